@@ -1,0 +1,44 @@
+import CBLAS
+
+/// C = alpha·op(A)·op(B) + beta·C, row-major, split over threads by rows of C (or by columns
+/// when C has few rows). Each chunk is one single-threaded OpenBLAS call, so the result does
+/// not depend on scheduling, only on the thread count.
+public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                 a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                 beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+    Parallel.configureBLAS()
+    if m == 0 || n == 0 { return }
+    let ta = transA ? CblasTrans : CblasNoTrans
+    let tb = transB ? CblasTrans : CblasNoTrans
+    func call(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ m: Int, _ n: Int) {
+        cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
+                    beta, c, Int32(ldc))
+    }
+    // Below ~1 MFLOP a second thread costs more than it saves.
+    let flops = 2 * m * n * k
+    if Parallel.threads == 1 || flops < 1 << 20 {
+        call(a, b, c, m, n)
+        return
+    }
+    if m >= 4 * Parallel.threads {
+        Parallel.forEachChunk(m) { rows in
+            // Rows of op(A) start at a + i·lda, or at column i when A is stored transposed.
+            let aOff = transA ? rows.lowerBound : rows.lowerBound * lda
+            call(a + aOff, b, c + rows.lowerBound * ldc, rows.count, n)
+        }
+    } else {
+        Parallel.forEachChunk(n) { cols in
+            let bOff = transB ? cols.lowerBound * ldb : cols.lowerBound
+            call(a, b + bOff, c + cols.lowerBound, m, cols.count)
+        }
+    }
+}
+
+/// One single-threaded row-major SGEMM call.
+@inline(__always)
+func cblas_sgemm_rowmajor(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
+                          _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                          _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}

@@ -1,0 +1,205 @@
+import Foundation
+
+/// Binary element-wise primitives; every one broadcasts.
+public enum BinaryOp: String, CaseIterable, Sendable { case add, sub, mul, div, minimum, maximum }
+
+/// Unary element-wise primitives.
+public enum UnaryOp: String, CaseIterable, Sendable { case neg, exp, log, tanh, sigmoid, relu, gelu, square, sqrt }
+
+@inline(__always) private func applyBinary(_ op: BinaryOp, _ x: Float, _ y: Float) -> Float {
+    switch op {
+    case .add: return x + y
+    case .sub: return x - y
+    case .mul: return x * y
+    case .div: return x / y
+    case .minimum: return x <= y ? x : y   // NaN in x stays out; see NOTE in the backward
+    case .maximum: return x >= y ? x : y
+    }
+}
+
+/// out = a ∘ b with broadcasting.
+///
+/// NOTE: minimum/maximum route the whole gradient to the selected operand (a sub-gradient);
+/// on ties the first operand `a` is selected, as `torch.stack([a, b]).min(0)` would.
+public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
+    let outShape = a.shape == b.shape ? a.shape : broadcastShape(a.shape, b.shape)
+    let out = Tensor.empty(outShape)
+    let pa = a.data, pb = b.data, po = out.data
+    if a.shape == b.shape {
+        let n = out.count
+        Parallel.forEachChunk(n, grain: 1 << 15) { r in
+            switch op {
+            case .add: for i in r { po[i] = pa[i] + pb[i] }
+            case .sub: for i in r { po[i] = pa[i] - pb[i] }
+            case .mul: for i in r { po[i] = pa[i] * pb[i] }
+            case .div: for i in r { po[i] = pa[i] / pb[i] }
+            case .minimum, .maximum: for i in r { po[i] = applyBinary(op, pa[i], pb[i]) }
+            }
+        }
+    } else {
+        let walk = BroadcastWalk([a.shape, b.shape], out: outShape)
+        let inner = walk.inner, sa = walk.innerStrides[0], sb = walk.innerStrides[1]
+        Parallel.forEachChunk(walk.rows, grain: Swift.max(1, (1 << 15) / Swift.max(inner, 1))) { rows in
+            for row in rows {
+                let xa = pa + walk.offsets[0][row], xb = pb + walk.offsets[1][row], o = po + row * inner
+                switch op {
+                case .add: for j in 0..<inner { o[j] = xa[j * sa] + xb[j * sb] }
+                case .mul: for j in 0..<inner { o[j] = xa[j * sa] * xb[j * sb] }
+                default: for j in 0..<inner { o[j] = applyBinary(op, xa[j * sa], xb[j * sb]) }
+                }
+            }
+        }
+    }
+    return out.record(op.rawValue, [a, b]) { out in
+        let g = out.grad!.data
+        let n = out.count
+        if a.shape == b.shape && a !== b {
+            // Same shapes (residual adds, gates): accumulate straight into the input grads.
+            let ga = a.requiresGrad ? a.gradData() : nil, gb = b.requiresGrad ? b.gradData() : nil
+            switch op {
+            case .add:
+                if let ga { addInto(ga, g, n) }
+                if let gb { addInto(gb, g, n) }
+                return
+            case .sub:
+                if let ga { addInto(ga, g, n) }
+                if let gb { axpy(-1, g, gb, n) }
+                return
+            case .mul:
+                if let ga { for i in 0..<n { ga[i] += g[i] * pb[i] } }
+                if let gb { for i in 0..<n { gb[i] += g[i] * pa[i] } }
+                return
+            default: break
+            }
+        }
+        // d out / d a and d out / d b, element by element in the output's shape.
+        func partials(_ fill: (Int, Float, Float) -> (Float, Float)) -> ([Float], [Float]) {
+            var ga = [Float](repeating: 0, count: n), gb = [Float](repeating: 0, count: n)
+            if a.shape == b.shape {
+                for i in 0..<n { (ga[i], gb[i]) = fill(i, pa[i], pb[i]) }
+            } else {
+                let walk = BroadcastWalk([a.shape, b.shape], out: outShape)
+                let inner = walk.inner, sa = walk.innerStrides[0], sb = walk.innerStrides[1]
+                for row in 0..<walk.rows {
+                    let xa = pa + walk.offsets[0][row], xb = pb + walk.offsets[1][row]
+                    for j in 0..<inner {
+                        let i = row * inner + j
+                        (ga[i], gb[i]) = fill(i, xa[j * sa], xb[j * sb])
+                    }
+                }
+            }
+            return (ga, gb)
+        }
+        let (ga, gb): ([Float], [Float])
+        switch op {
+        case .add: (ga, gb) = partials { i, _, _ in (g[i], g[i]) }
+        case .sub: (ga, gb) = partials { i, _, _ in (g[i], -g[i]) }
+        case .mul: (ga, gb) = partials { i, x, y in (g[i] * y, g[i] * x) }
+        case .div: (ga, gb) = partials { i, x, y in (g[i] / y, -g[i] * x / (y * y)) }
+        case .minimum: (ga, gb) = partials { i, x, y in x <= y ? (g[i], 0) : (0, g[i]) }
+        case .maximum: (ga, gb) = partials { i, x, y in x >= y ? (g[i], 0) : (0, g[i]) }
+        }
+        if a.requiresGrad { ga.withUnsafeBufferPointer { accumulateReduced(a.gradData(), to: a.shape, $0.baseAddress!, from: outShape) } }
+        if b.requiresGrad { gb.withUnsafeBufferPointer { accumulateReduced(b.gradData(), to: b.shape, $0.baseAddress!, from: outShape) } }
+    }
+}
+
+/// GELU with the exact erf form, as `torch.nn.GELU()` (nanoGPT's default): x·Φ(x).
+@inline(__always) func gelu8(_ x: F8) -> F8 { F8(repeating: 0.5) * x * (F8(repeating: 1) + erf8(x * F8(repeating: 0.70710678118654752))) }
+
+/// d/dx x·Φ(x) = Φ(x) + x·φ(x).
+@inline(__always) func geluGrad8(_ x: F8) -> F8 {
+    let cdf = F8(repeating: 0.5) * (F8(repeating: 1) + erf8(x * F8(repeating: 0.70710678118654752)))
+    let pdf = exp8(F8(repeating: -0.5) * x * x) * F8(repeating: 0.3989422804014327)
+    return cdf.addingProduct(x, pdf)
+}
+
+/// Apply an eight-lane function over n elements; the tail is padded into one vector so every
+/// element goes through the same arithmetic.
+@inline(__always) func map8(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ f: (F8) -> F8) {
+    var i = 0
+    while i + 8 <= n { store8(f(load8(x + i)), y + i); i += 8 }
+    if i < n {
+        var v = F8()
+        for j in 0..<(n - i) { v[j] = x[i + j] }
+        let r = f(v)
+        for j in 0..<(n - i) { y[i + j] = r[j] }
+    }
+}
+
+public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
+    let out = Tensor.empty(x.shape)
+    let px = x.data, po = out.data
+    Parallel.forEachChunk(x.count, grain: 1 << 14) { r in
+        let n = r.count, xs = px + r.lowerBound, ys = po + r.lowerBound
+        switch op {
+        case .neg: for i in 0..<n { ys[i] = -xs[i] }
+        case .exp: map8(n, xs, ys, exp8)
+        case .log: for i in 0..<n { ys[i] = Foundation.logf(xs[i]) }
+        case .tanh: for i in 0..<n { ys[i] = Foundation.tanhf(xs[i]) }
+        case .sigmoid: map8(n, xs, ys) { F8(repeating: 1) / (F8(repeating: 1) + exp8(-$0)) }
+        case .relu: for i in 0..<n { ys[i] = xs[i] > 0 ? xs[i] : 0 }
+        case .gelu: map8(n, xs, ys, gelu8)
+        case .square: for i in 0..<n { ys[i] = xs[i] * xs[i] }
+        case .sqrt: for i in 0..<n { ys[i] = xs[i].squareRoot() }
+        }
+    }
+    return out.record(op.rawValue, [x]) { out in
+        let g = out.grad!.data, gx = x.gradData(), y = out.data
+        Parallel.forEachChunk(x.count, grain: 1 << 14) { r in
+            let n = r.count, o = r.lowerBound
+            switch op {
+            case .neg: for i in r { gx[i] -= g[i] }
+            case .exp: for i in r { gx[i] += g[i] * y[i] }
+            case .log: for i in r { gx[i] += g[i] / px[i] }
+            case .tanh: for i in r { gx[i] += g[i] * (1 - y[i] * y[i]) }
+            case .sigmoid: for i in r { gx[i] += g[i] * y[i] * (1 - y[i]) }
+            // NOTE: relu's sub-gradient at 0 is 0, as in PyTorch.
+            case .relu: for i in r { gx[i] += px[i] > 0 ? g[i] : 0 }
+            case .gelu:
+                var i = 0
+                while i + 8 <= n {
+                    store8(load8(gx + o + i).addingProduct(load8(g + o + i), geluGrad8(load8(px + o + i))), gx + o + i)
+                    i += 8
+                }
+                if i < n {
+                    var v = F8()
+                    for j in 0..<(n - i) { v[j] = px[o + i + j] }
+                    let d = geluGrad8(v)
+                    for j in 0..<(n - i) { gx[o + i + j] += g[o + i + j] * d[j] }
+                }
+            case .square: for i in r { gx[i] += 2 * px[i] * g[i] }
+            case .sqrt: for i in r { gx[i] += g[i] * 0.5 / y[i] }
+            }
+        }
+    }
+}
+
+// MARK: - Operators and named forms
+
+public func + (a: Tensor, b: Tensor) -> Tensor { binary(.add, a, b) }
+public func - (a: Tensor, b: Tensor) -> Tensor { binary(.sub, a, b) }
+public func * (a: Tensor, b: Tensor) -> Tensor { binary(.mul, a, b) }
+public func / (a: Tensor, b: Tensor) -> Tensor { binary(.div, a, b) }
+public func + (a: Tensor, b: Float) -> Tensor { binary(.add, a, .scalar(b)) }
+public func - (a: Tensor, b: Float) -> Tensor { binary(.sub, a, .scalar(b)) }
+public func * (a: Tensor, b: Float) -> Tensor { binary(.mul, a, .scalar(b)) }
+public func / (a: Tensor, b: Float) -> Tensor { binary(.mul, a, .scalar(1 / b)) }
+public func * (a: Float, b: Tensor) -> Tensor { binary(.mul, .scalar(a), b) }
+public func + (a: Float, b: Tensor) -> Tensor { binary(.add, .scalar(a), b) }
+public func - (a: Float, b: Tensor) -> Tensor { binary(.sub, .scalar(a), b) }
+public prefix func - (a: Tensor) -> Tensor { unary(.neg, a) }
+
+public func minimum(_ a: Tensor, _ b: Tensor) -> Tensor { binary(.minimum, a, b) }
+public func maximum(_ a: Tensor, _ b: Tensor) -> Tensor { binary(.maximum, a, b) }
+
+extension Tensor {
+    public func exp() -> Tensor { unary(.exp, self) }
+    public func log() -> Tensor { unary(.log, self) }
+    public func tanh() -> Tensor { unary(.tanh, self) }
+    public func sigmoid() -> Tensor { unary(.sigmoid, self) }
+    public func relu() -> Tensor { unary(.relu, self) }
+    public func gelu() -> Tensor { unary(.gelu, self) }
+    public func square() -> Tensor { unary(.square, self) }
+    public func sqrt() -> Tensor { unary(.sqrt, self) }
+}

@@ -1,0 +1,143 @@
+import Foundation
+
+/// Float32 storage, 64-byte aligned so SIMD loads never straddle cache lines.
+/// Reshaped tensors share one buffer; every op writes a fresh one, so buffers are never
+/// mutated after an op returns except by the optimizer (parameters) and by `backward` (grads).
+public final class Buffer: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<Float>
+    public let count: Int
+
+    public init(count: Int, zeroed: Bool = true) {
+        var raw: UnsafeMutableRawPointer?
+        let bytes = Swift.max(count, 1) * MemoryLayout<Float>.stride
+        guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
+            fatalError("out of memory allocating \(bytes) bytes")
+        }
+        pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+        self.count = count
+        if zeroed { pointer.initialize(repeating: 0, count: count) }
+    }
+
+    deinit { free(pointer) }
+}
+
+/// A dense, row-major float32 tensor that records how it was computed, for reverse-mode autograd.
+///
+/// Tensors are always contiguous: ops that change the layout (transpose, slice) copy.
+/// ```swift
+/// let w = Tensor.randn([4, 3], std: 0.02, rng: &rng, requiresGrad: true)
+/// let loss = (x.matmul(w)).square().sum()
+/// loss.backward()          // w.grad now holds dloss/dw
+/// ```
+public final class Tensor: CustomStringConvertible {
+    public let shape: [Int]
+    public let count: Int
+    public let buffer: Buffer
+    /// Accumulated gradient, allocated (zeroed) on first use by `backward`.
+    public var grad: Tensor?
+    public var requiresGrad: Bool
+    /// The op's inputs and its backward rule: reads `self.grad`, adds into the inputs' grads.
+    /// The rule receives the output as an argument instead of capturing it, so no cycle forms.
+    var inputs: [Tensor] = []
+    var backwardRule: ((Tensor) -> Void)?
+    public var opName: String = "leaf"
+
+    public init(shape: [Int], buffer: Buffer, requiresGrad: Bool = false) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
+        let n = shape.reduce(1, *)
+        precondition(n == buffer.count, "shape \(shape) holds \(n) elements, buffer has \(buffer.count)")
+        self.shape = shape
+        self.count = n
+        self.buffer = buffer
+        self.requiresGrad = requiresGrad
+    }
+
+    /// A tensor with the given values (row-major).
+    public convenience init(_ values: [Float], shape: [Int], requiresGrad: Bool = false) {
+        let n = shape.reduce(1, *)
+        precondition(values.count == n, "\(values.count) values do not fill shape \(shape)")
+        let buf = Buffer(count: n, zeroed: false)
+        values.withUnsafeBufferPointer { buf.pointer.update(from: $0.baseAddress!, count: n) }
+        self.init(shape: shape, buffer: buf, requiresGrad: requiresGrad)
+    }
+
+    /// An uninitialised tensor, for ops that overwrite every element.
+    static func empty(_ shape: [Int]) -> Tensor {
+        Tensor(shape: shape, buffer: Buffer(count: shape.reduce(1, *), zeroed: false))
+    }
+
+    public static func zeros(_ shape: [Int], requiresGrad: Bool = false) -> Tensor {
+        Tensor(shape: shape, buffer: Buffer(count: shape.reduce(1, *)), requiresGrad: requiresGrad)
+    }
+
+    public static func full(_ shape: [Int], _ value: Float, requiresGrad: Bool = false) -> Tensor {
+        let t = Tensor.empty(shape)
+        t.data.update(repeating: value, count: t.count)
+        t.requiresGrad = requiresGrad
+        return t
+    }
+
+    public static func ones(_ shape: [Int], requiresGrad: Bool = false) -> Tensor {
+        full(shape, 1, requiresGrad: requiresGrad)
+    }
+
+    public static func scalar(_ value: Float) -> Tensor { Tensor([value], shape: []) }
+
+    /// Normal(0, std²) entries drawn from `rng`.
+    public static func randn(_ shape: [Int], std: Float = 1, rng: inout RNG, requiresGrad: Bool = false) -> Tensor {
+        let t = Tensor.empty(shape)
+        rng.fillNormal(t.data, count: t.count, std: std)
+        t.requiresGrad = requiresGrad
+        return t
+    }
+
+    /// Uniform[low, high) entries drawn from `rng`.
+    public static func uniform(_ shape: [Int], low: Float = 0, high: Float = 1, rng: inout RNG,
+                               requiresGrad: Bool = false) -> Tensor {
+        let t = Tensor.empty(shape)
+        for i in 0..<t.count { t.data[i] = low + (high - low) * rng.nextFloat() }
+        t.requiresGrad = requiresGrad
+        return t
+    }
+
+    public var data: UnsafeMutablePointer<Float> { buffer.pointer }
+    public var rank: Int { shape.count }
+    public func toArray() -> [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
+
+    public func item() -> Float {
+        precondition(count == 1, "item() needs a single-element tensor, shape is \(shape)")
+        return data[0]
+    }
+
+    /// Size of `axis` (negative counts from the end).
+    public func size(_ axis: Int) -> Int { shape[normalize(axis: axis, rank: rank)] }
+
+    /// A copy that is not connected to the graph.
+    public func detached() -> Tensor {
+        let t = Tensor.empty(shape)
+        t.data.update(from: data, count: count)
+        return t
+    }
+
+    /// Overwrite the values in place (parameters, loading checkpoints). Not recorded by autograd.
+    public func assign(_ values: [Float]) {
+        precondition(values.count == count, "assign: \(values.count) values for shape \(shape)")
+        values.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: count) }
+    }
+
+    public var description: String {
+        let shown = toArray().prefix(8).map { String(format: "%.4g", $0) }.joined(separator: ", ")
+        return "Tensor(\(shape), [\(shown)\(count > 8 ? ", ..." : "")])"
+    }
+}
+
+@inline(__always) func normalize(axis: Int, rank: Int) -> Int {
+    let a = axis < 0 ? axis + rank : axis
+    precondition(a >= 0 && a < rank, "axis \(axis) out of range for rank \(rank)")
+    return a
+}
+
+/// Product of the dimensions before, at and after `axis`: ops along one axis see (outer, n, inner).
+@inline(__always) func splitShape(_ shape: [Int], at axis: Int) -> (outer: Int, n: Int, inner: Int) {
+    (shape[..<axis].reduce(1, *), shape[axis], shape[(axis + 1)...].reduce(1, *))
+}
