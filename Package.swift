@@ -37,6 +37,7 @@ let package = Package(
     products: [
         .library(name: "Replicate", targets: ["Replicate"]),
         .library(name: "TensorCore", targets: ["TensorCore"]),
+        .library(name: "NN", targets: ["NN"]),
         .library(name: "Plots", targets: ["Plots"]),
         .library(name: "HDF5", targets: ["HDF5"]),
     ] + papers.map { .executable(name: $0, targets: [$0]) },
@@ -49,15 +50,18 @@ let package = Package(
         // pointers to worker threads, which Swift 6's Sendable checking rejects wholesale.
         .target(name: "TensorCore", dependencies: ["CBLAS"],
                 swiftSettings: fastMath + [.swiftLanguageMode(.v5)]),
+        .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: fastMath),
+        .target(name: "Datasets", dependencies: ["TensorCore"]),
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "Plots", dependencies: ["CPNG"]),
         .target(name: "Reporting", dependencies: []),
-        .target(name: "Replicate", dependencies: ["TensorCore", "HDF5", "Plots", "Reporting"],
+        .target(name: "Replicate", dependencies: ["TensorCore", "NN", "Datasets", "HDF5", "Plots", "Reporting"],
                 swiftSettings: fastMath),
         .executableTarget(name: "bench", dependencies: ["Replicate"], path: "bench",
                           exclude: ["peers"], swiftSettings: fastMath),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"], swiftSettings: fastMath),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Datasets"], swiftSettings: fastMath),
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting"]),
