@@ -52,6 +52,18 @@ public final class CausalSelfAttention: SequenceLayer {
     }
 
     public func namedParameters() -> [(String, Tensor)] { named("c_attn", cAttn) + named("c_proj", cProj) }
+
+    /// The attention probabilities (B, H, T, T) for input `x` (B, T, C), recomputed by the
+    /// composed reference path: for inspection, not for training.
+    public func attentionWeights(_ x: Tensor) -> Tensor {
+        let b = x.shape[0], t = x.shape[1], c = x.shape[2], d = c / nHead
+        let qkv = cAttn(x)
+        func head(_ i: Int) -> Tensor { qkv.slice(axis: 2, (i * c)..<((i + 1) * c)).reshape([b, t, nHead, d]).permute([0, 2, 1, 3]) }
+        let scores = matmul(head(0), head(1), transposeB: true) * (1 / Float(d).squareRoot())   // (B, H, T, T)
+        var mask = [Float](repeating: 0, count: t * t)
+        for i in 0..<t { for j in (i + 1)..<max(t, i + 1) { mask[i * t + j] = -.infinity } }
+        return (scores + Tensor(mask, shape: [t, t])).softmax()
+    }
 }
 
 /// nanoGPT's `MLP`: c_fc (C → 4C), activation, c_proj (4C → C), dropout.
@@ -143,6 +155,30 @@ public final class GPT: Module {
     /// Mean cross-entropy of next-token prediction.
     public func loss(_ idx: [Int32], targets: [Int32], batch: Int, time: Int) -> Tensor {
         crossEntropy(self(idx, batch: batch, time: time), targets: targets)
+    }
+
+    /// Named intermediate tensors of one forward pass, for inspection (activations.h5):
+    /// the embedding sum, each block's output and attention weights, ln_f and the logits.
+    public func activations(_ idx: [Int32], batch: Int, time: Int) -> [(String, Tensor)] {
+        let wasTraining = training
+        training = false
+        defer { training = wasTraining }
+        return noGrad {
+            var out: [(String, Tensor)] = []
+            var x = wte(idx, shape: [batch, time]) + wpe((0..<Int32(time)).map { $0 }, shape: [time])
+            out.append(("embedding", x))
+            for (i, block) in blocks.enumerated() {
+                if let attn = block.attn as? CausalSelfAttention {
+                    out.append(("transformer.h.\(i).attn.weights", attn.attentionWeights(block.ln1(x))))
+                }
+                x = block(x)
+                out.append(("transformer.h.\(i)", x))
+            }
+            let h = lnF(x)
+            out.append(("transformer.ln_f", h))
+            out.append(("logits", matmul(h, wte.weight, transposeB: true)))
+            return out
+        }
     }
 
     public func namedParameters() -> [(String, Tensor)] {

@@ -29,11 +29,12 @@ extension Module {
         if let extra = values.keys.sorted().first(where: { !expected.contains($0) }) {
             throw StateDictError.unexpectedKey(extra)
         }
+        // Validate everything first: a mismatch leaves the model untouched.
         for (name, p) in named {
             guard let v = values[name] else { throw StateDictError.missingKey(name) }
             guard v.shape == p.shape else { throw StateDictError.shapeMismatch(name, expected: p.shape, found: v.shape) }
-            p.assign(v.values)
         }
+        for (name, p) in named { p.assign(values[name]!.values) }
     }
 }
 

@@ -457,7 +457,7 @@ public struct Figure: Sendable, Equatable {
 /// `Figure` under a name that stays unambiguous in files that also import `Reporting`, whose
 /// `Figure` is a report's image reference (or write `Plots.Figure`).
 ///
-/// Usage: `try PlotFigure(title: "loss", series: [s]).render(to: "figures/loss.png")`
+/// Usage: `try Figure(title: "loss", series: [s]).render(to: "figures/loss.png")`
 
 /// Two blank lines end a gnuplot data block; none goes before the first, or gnuplot would
 /// count an empty block 0.

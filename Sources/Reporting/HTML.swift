@@ -117,7 +117,7 @@ extension Report {
             """
     }
 
-    private func measuredHTML(_ measurement: Measurement?) -> String {
+    private func measuredHTML(_ measurement: MeasuredValues?) -> String {
         guard let measurement, measurement.n > 0 else { return "<span class=\"muted\">—</span>" }
         let spread = measurement.std.map { "<span class=\"std\"> ± \(formatNumber($0, significantDigits: 2))</span>" } ?? ""
         return "\(formatNumber(measurement.mean))\(spread) <span class=\"n\">n=\(measurement.n)</span>"

@@ -4,7 +4,7 @@ import Foundation
 /// paper's setup and free sections. Renders to `report.md` and a self-contained `report.html`.
 ///
 ///     let claims = try ClaimsFile.load("papers/nanogpt/claims.json5")
-///     let report = Report(claims: claims, measured: Measurement.collect(perSeedMetrics),
+///     let report = Report(claims: claims, measured: MeasuredValues.collect(perSeedMetrics),
 ///                         runScale: "baby-cpu",
 ///                         header: [("paper", "nanogpt"), ("commit", "3f2a9c1"), ("preset", "baby")],
 ///                         figures: [Figure(path: "figures/loss.png", caption: "Validation loss")],
@@ -31,7 +31,7 @@ public struct Report: Sendable {
     }
 
     /// Judges every claim of `claims` against `measured` (metric name → values over seeds).
-    public init(claims: ClaimsFile, measured: [String: Measurement], runScale: String,
+    public init(claims: ClaimsFile, measured: [String: MeasuredValues], runScale: String,
                 header: [(key: String, value: String)], figures: [ReportFigure] = [],
                 deviations: [String] = [], sections: [ReportSection] = []) {
         let groups = claims.groups.map { group in
@@ -159,7 +159,7 @@ extension Claim {
     }
 }
 
-extension Measurement {
+extension MeasuredValues {
     /// "1.912 ± 0.012 (n=3)", "1.912 (n=1)".
     var text: String {
         guard n > 0 else { return "—" }

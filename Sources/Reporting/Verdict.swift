@@ -13,7 +13,7 @@ public enum Verdict: String, Sendable, Equatable, CaseIterable {
 }
 
 /// One metric as measured by a run: one value per seed.
-public struct Measurement: Sendable, Equatable {
+public struct MeasuredValues: Sendable, Equatable {
     public var values: [Double]
 
     public init(values: [Double]) { self.values = values }
@@ -34,11 +34,11 @@ public struct Measurement: Sendable, Equatable {
 
     /// Gathers per-seed metric dictionaries into one measurement per metric name.
     ///
-    ///     let measured = Measurement.collect(seedRuns.map(\.metrics))
-    public static func collect(_ runs: [[String: Double]]) -> [String: Measurement] {
-        var result: [String: Measurement] = [:]
+    ///     let measured = MeasuredValues.collect(seedRuns.map(\.metrics))
+    public static func collect(_ runs: [[String: Double]]) -> [String: MeasuredValues] {
+        var result: [String: MeasuredValues] = [:]
         for run in runs {
-            for (name, value) in run { result[name, default: Measurement(values: [])].values.append(value) }
+            for (name, value) in run { result[name, default: MeasuredValues(values: [])].values.append(value) }
         }
         return result
     }
@@ -115,12 +115,12 @@ extension Claim {
 /// A claim, what the run measured for it, and the verdict.
 public struct Judgment: Sendable, Equatable {
     public var claim: Claim
-    public var measurement: Measurement?
+    public var measurement: MeasuredValues?
     public var verdict: Verdict
     /// Why, when the verdict needs explaining (non-finite values, scale mismatch).
     public var note: String?
 
-    public init(claim: Claim, measurement: Measurement?, verdict: Verdict, note: String? = nil) {
+    public init(claim: Claim, measurement: MeasuredValues?, verdict: Verdict, note: String? = nil) {
         self.claim = claim
         self.measurement = measurement
         self.verdict = verdict
@@ -137,7 +137,7 @@ public struct Judgment: Sendable, Equatable {
 /// 4. the mean over seeds inside `claim.acceptance` → reproduced;
 /// 5. outside, but on the paper's side of `expect.neutral` → direction only;
 /// 6. otherwise → not reproduced.
-public func judge(_ claim: Claim, measurement: Measurement?, runScale: String) -> Judgment {
+public func judge(_ claim: Claim, measurement: MeasuredValues?, runScale: String) -> Judgment {
     func verdict(_ verdict: Verdict, _ note: String? = nil) -> Judgment {
         Judgment(claim: claim, measurement: measurement, verdict: verdict, note: note)
     }

@@ -19,7 +19,7 @@ func sampleReport() throws -> Report {
         #"{ id: "absent", group: "Ablation <b>", source: "Table 2", metric: "nowhere", better: "higher", scale: "ci", reported: [0.5, 0.6], expect: { kind: "range" } }"#,
     ], top: #"version: 1, paper: { title: "Tiny <Paper> & Co", authors: "A. Author", year: 2024, arxiv: "2406.10906" },"#))
     return Report(
-        claims: claims, measured: ["val_loss": Measurement(1.90, 1.92, 1.94), "d_loss": Measurement(-0.02)],
+        claims: claims, measured: ["val_loss": MeasuredValues(1.90, 1.92, 1.94), "d_loss": MeasuredValues(-0.02)],
         runScale: "ci",
         header: [("paper", "nanogpt"), ("commit", "3f2a9c1-dirty"), ("preset", "ci"), ("seeds", "0, 1, 2")],
         figures: [ReportFigure(path: "figures/tiny.png", caption: "A <tiny> figure")],
@@ -50,7 +50,7 @@ struct ReportTests {
         let claim = Claim(id: "p", group: "g", source: "Table 1 | row 2", metric: "m", better: .none, scale: "ci",
                           reported: .value(1), expect: ClaimExpectation(kind: .abs, tol: 1))
         let report = Report(paper: PaperInfo(title: "T", authors: "A"), header: [],
-                            groups: [ClaimGroup(name: "g", judgments: [judge(claim, measurement: Measurement(1), runScale: "ci")])])
+                            groups: [ClaimGroup(name: "g", judgments: [judge(claim, measurement: MeasuredValues(1), runScale: "ci")])])
         #expect(report.markdown().contains("| p | Table 1 \\| row 2 | m | – | 1 | 1 (n=1) | ±1 | reproduced |"))
     }
 

@@ -13,7 +13,7 @@ func makeClaim(_ kind: ClaimExpectation.Kind, reported: Reported?, derived: Doub
 }
 
 func verdict(_ claim: Claim, _ values: Double..., runScale: String = "ci") -> Verdict {
-    judge(claim, measurement: Measurement(values: values), runScale: runScale).verdict
+    judge(claim, measurement: MeasuredValues(values: values), runScale: runScale).verdict
 }
 
 @Suite("Verdicts")
@@ -111,7 +111,7 @@ struct VerdictTests {
     @Test func sameScaleOnly() {
         let claim = makeClaim(.abs, reported: .value(1.88), tol: 0.07, scale: "baby-cpu", sameScaleOnly: true)
         #expect(verdict(claim, 1.9, runScale: "baby-cpu") == .reproduced)
-        let elsewhere = judge(claim, measurement: Measurement(1.9), runScale: "ci")
+        let elsewhere = judge(claim, measurement: MeasuredValues(1.9), runScale: "ci")
         #expect(elsewhere.verdict == .notComparable)
         #expect(elsewhere.note == #"claim is at scale "baby-cpu", this run at "ci""#)
         // Without the flag, scale is shown but does not stop the comparison.
@@ -122,7 +122,7 @@ struct VerdictTests {
     @Test func notMeasured() {
         let claim = makeClaim(.abs, reported: .value(1.88), tol: 0.07)
         #expect(judge(claim, measurement: nil, runScale: "ci").verdict == .notMeasured)
-        #expect(judge(claim, measurement: Measurement(values: []), runScale: "ci").verdict == .notMeasured)
+        #expect(judge(claim, measurement: MeasuredValues(values: []), runScale: "ci").verdict == .notMeasured)
         // Takes precedence over report_only: there is nothing to show either way.
         let shown = makeClaim(.reportOnly, reported: .value(1))
         #expect(judge(shown, measurement: nil, runScale: "ci").verdict == .notMeasured)
@@ -130,10 +130,10 @@ struct VerdictTests {
 
     @Test func nonFiniteMeasurementIsNotReproducedWithANote() {
         let claim = makeClaim(.abs, reported: .value(1.88), tol: 10)
-        let nan = judge(claim, measurement: Measurement(1.9, .nan, 1.8), runScale: "ci")
+        let nan = judge(claim, measurement: MeasuredValues(1.9, .nan, 1.8), runScale: "ci")
         #expect(nan.verdict == .notReproduced)
         #expect(nan.note == "non-finite measurement: NaN in value 2 of 3")
-        let inf = judge(makeClaim(.noWorse, reported: .value(1), better: .higher), measurement: Measurement(.infinity), runScale: "ci")
+        let inf = judge(makeClaim(.noWorse, reported: .value(1), better: .higher), measurement: MeasuredValues(.infinity), runScale: "ci")
         #expect(inf.verdict == .notReproduced)
         #expect(inf.note == "non-finite measurement: inf in value 1 of 1")
         #expect(verdict(makeClaim(.sign, reported: nil, better: .lower), -.infinity) == .notReproduced)
@@ -153,20 +153,20 @@ struct VerdictTests {
         #expect(verdict(claim, 0.98, 1.10) == .reproduced)
         #expect(verdict(claim, 1.10, 1.12) == .notReproduced)
 
-        let measurement = Measurement(1.0, 2.0, 3.0, 4.0)
+        let measurement = MeasuredValues(1.0, 2.0, 3.0, 4.0)
         #expect(measurement.n == 4)
         #expect(measurement.mean == 2.5)
         let std = try #require(measurement.std)
         #expect(Swift.abs(std - (5.0 / 3.0).squareRoot()) < 1e-12)  // sample (n − 1) std
-        #expect(Measurement(1.5).std == nil)
+        #expect(MeasuredValues(1.5).std == nil)
         #expect(measurement.text == "2.5 ± 1.3 (n=4)")
-        #expect(Measurement(1.912345).text == "1.912 (n=1)")
+        #expect(MeasuredValues(1.912345).text == "1.912 (n=1)")
     }
 
     @Test func collectGathersSeeds() {
-        let measured = Measurement.collect([["loss": 1, "acc": 0.5], ["loss": 3]])
-        #expect(measured["loss"] == Measurement(1, 3))
-        #expect(measured["acc"] == Measurement(0.5))
+        let measured = MeasuredValues.collect([["loss": 1, "acc": 0.5], ["loss": 3]])
+        #expect(measured["loss"] == MeasuredValues(1, 3))
+        #expect(measured["acc"] == MeasuredValues(0.5))
     }
 
     @Test func acceptanceIntervals() {

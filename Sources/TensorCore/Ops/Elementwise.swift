@@ -105,13 +105,17 @@ public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
 }
 
 /// GELU with the exact erf form, as `torch.nn.GELU()` (nanoGPT's default): x·Φ(x).
-@inline(__always) func gelu8(_ x: F8) -> F8 { F8(repeating: 0.5) * x * (F8(repeating: 1) + erf8(x * F8(repeating: 0.70710678118654752))) }
+/// Where Φ(x) rounds to 0 the product is 0 (not −inf·0 = NaN at x = −inf).
+@inline(__always) func gelu8(_ x: F8) -> F8 {
+    let cdf2 = F8(repeating: 1) + erf8(x * F8(repeating: 0.70710678118654752))
+    return (F8(repeating: 0.5) * x * cdf2).replacing(with: 0, where: cdf2 .== 0)
+}
 
 /// d/dx x·Φ(x) = Φ(x) + x·φ(x).
 @inline(__always) func geluGrad8(_ x: F8) -> F8 {
     let cdf = F8(repeating: 0.5) * (F8(repeating: 1) + erf8(x * F8(repeating: 0.70710678118654752)))
     let pdf = exp8(F8(repeating: -0.5) * x * x) * F8(repeating: 0.3989422804014327)
-    return cdf.addingProduct(x, pdf)
+    return cdf.addingProduct(x, pdf).replacing(with: 0, where: pdf .== 0 .& cdf .== 0)
 }
 
 /// Apply an eight-lane function over n elements; the tail is padded into one vector so every

@@ -1,0 +1,77 @@
+# Replicate: `make replicate PAPER=<name> [PRESET=ci|default] [ARGS="key=value ..."]` and `make test`.
+# Every target that needs the system libraries depends on `setup`, which installs them only
+# when missing.
+
+PAPER  ?= nanogpt
+PRESET ?= default
+ARGS   ?=
+PAPERS := $(sort $(patsubst papers/%/main.swift,%,$(wildcard papers/*/main.swift)))
+APT_PACKAGES := libhdf5-dev hdf5-tools libpng-dev gnuplot-nox libopenblas-dev curl
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Papers are discovered by listing papers/ in Package.swift; SwiftPM's manifest cache would
+# keep an old list, so it is off (costs ~1 s).
+SWIFT_FLAGS := --manifest-cache none
+SWIFT_BUILD := swift build -c release $(SWIFT_FLAGS)
+export REPLICATE_SWIFT_VERSION := $(shell swift --version 2>/dev/null | head -n 1)
+
+.PHONY: setup data build replicate list test unit check bless bench bench-setup clean help
+
+help:
+	@echo "make replicate PAPER=<$(subst $() ,|,$(PAPERS))> [PRESET=ci|default] [ARGS='key=value ...']"
+	@echo "make test | unit | check | bless PAPER=... | list | bench | bench-setup | data | setup | clean"
+
+# System packages (Debian): installed only when one is missing. h5py is optional (tests use it
+# when it imports) and is installed best-effort.
+setup: .setup-done
+.setup-done:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+	@python3 -c 'import h5py' 2>/dev/null || python3 -m pip install -q h5py 2>/dev/null || \
+	  echo "note: h5py not installed; the h5py interop tests will be skipped"
+	@touch .setup-done
+
+data: setup
+	bash data/fetch.sh
+
+build: setup
+	$(SWIFT_BUILD)
+
+replicate: build
+	@test -f papers/$(PAPER)/main.swift || { echo "unknown PAPER=$(PAPER); papers: $(PAPERS)"; exit 2; }
+	.build/release/$(PAPER) run --preset $(PRESET) $(ARGS)
+
+list: build
+	@for p in $(PAPERS); do .build/release/$$p presets; done
+
+# Unit tests, then every paper's ci preset against its blessed baseline.
+test: unit check
+
+unit: setup
+	swift build --build-tests $(SWIFT_FLAGS)
+	swift test --skip-build $(SWIFT_FLAGS)
+
+check: build
+	@status=0; for p in $(PAPERS); do \
+	  if [ -f papers/$$p/expected/ci.json ]; then \
+	    echo "== make check: $$p"; .build/release/$$p check || status=1; \
+	  else echo "== make check: $$p has no expected/ci.json (run make bless PAPER=$$p)"; status=1; fi; \
+	done; exit $$status
+
+# The only way a baseline is rewritten.
+bless: build
+	.build/release/$(PAPER) bless
+
+bench: build
+	.build/release/bench
+
+# A CPU build of torch for the benchmark peers (plain `pip install torch` pulls the CUDA build).
+bench-setup:
+	python3 -m venv .venv-bench
+	.venv-bench/bin/pip install -q torch==2.13.0+cpu numpy h5py
+
+clean:
+	rm -rf .build .setup-done

@@ -1,0 +1,242 @@
+import Foundation
+import HDF5
+import Reporting
+import TensorCore
+
+/// A paper's replication as the runner sees it: presets of one Codable config type and a
+/// function that runs the experiment into a `Run`.
+public struct Paper<Config: Codable & Sendable>: Sendable {
+    public let name: String
+    public let title: String
+    /// Presets in display order; `ci` (seconds to ~2 minutes, gated by `make check`) and
+    /// `default` (the real replication) are required.
+    public let presets: [(name: String, config: Config, about: String)]
+    public let seeds: @Sendable (Config) -> [UInt64]
+    public let run: @Sendable (Config, Run) throws -> Void
+
+    public init(name: String, title: String, presets: [(name: String, config: Config, about: String)],
+                seeds: @escaping @Sendable (Config) -> [UInt64], run: @escaping @Sendable (Config, Run) throws -> Void) {
+        self.name = name; self.title = title; self.presets = presets; self.seeds = seeds; self.run = run
+    }
+}
+
+/// One invocation's output folder and what is measured in it.
+///
+/// Layout: `runs/<paper>/<preset>-<commit>[-dirty]-s<seed>[-<overrides hash>][-<n>]/` with
+/// `config.json`, `metrics.json` (flat, means over seeds; what `make check` compares),
+/// `metrics.h5` (every scalar and series, per seed), `seed-<s>/` (checkpoint.h5,
+/// activations.h5), `figures/`, `report.md`, `report.html`. A finished run folder is never
+/// reused: the next identical command gets a new one; an unfinished one is resumed.
+public final class Run: @unchecked Sendable {
+    public let paper: String
+    public let preset: String
+    public let dir: String
+    public let root: String
+    public let configJSON: String
+    public let provenance: Provenance
+    public let seeds: [UInt64]
+    /// Scalars per seed, e.g. perSeed[seed]["val_loss_final"].
+    public private(set) var perSeed: [UInt64: [String: Double]] = [:]
+    /// Series per seed, written to metrics.h5 as /seed-<s>/<name> (plus an x-axis dataset).
+    public private(set) var series: [(seed: UInt64?, name: String, x: [Double], y: [Double])] = []
+    /// Scalars that do not depend on a seed (parameter counts, derived numbers).
+    public private(set) var shared: [String: Double] = [:]
+    let started = Date()
+
+    init(paper: String, preset: String, dir: String, root: String, configJSON: String, provenance: Provenance) {
+        self.paper = paper; self.preset = preset; self.dir = dir; self.root = root
+        self.configJSON = configJSON; self.provenance = provenance; self.seeds = provenance.seeds
+    }
+
+    public func seedDir(_ seed: UInt64) throws -> String {
+        let d = "\(dir)/seed-\(seed)"
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    public var figuresDir: String {
+        let d = dir + "/figures"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    public var paperDir: String { "\(root)/papers/\(paper)" }
+
+    public func record(_ name: String, _ value: Double, seed: UInt64) { perSeed[seed, default: [:]][name] = value }
+    public func record(_ name: String, _ value: Double) { shared[name] = value }
+    public func recordSeries(_ name: String, x: [Double], y: [Double], seed: UInt64?) { series.append((seed, name, x, y)) }
+
+    /// Measurements over seeds for every metric (shared ones count once).
+    public var measurements: [String: MeasuredValues] {
+        var m = MeasuredValues.collect(seeds.compactMap { perSeed[$0] })
+        for (k, v) in shared { m[k] = MeasuredValues(values: [v]) }
+        return m
+    }
+
+    /// The flat metrics `make check` compares: the mean over seeds of each scalar.
+    public var flatMetrics: [String: Double] { measurements.mapValues(\.mean) }
+
+    /// Write metrics.json and metrics.h5 (atomically).
+    public func writeMetrics() throws {
+        try writeMetrics(flatMetrics, to: dir + "/metrics.json")
+        try H5File.writeAtomically(to: dir + "/metrics.h5") { f in
+            try f.setAttribute("kind", .string("metrics"))
+            try f.setAttribute("paper", .string(paper))
+            try f.setAttribute("preset", .string(preset))
+            try f.setAttribute("config", .string(configJSON))
+            try provenance.attach(to: f)
+            for (name, m) in measurements.sorted(by: { $0.key < $1.key }) {
+                try f.write("scalars/\(name)", m.values, shape: [m.values.count])
+                try f.setAttribute("mean", .double(m.mean), on: "scalars/\(name)")
+                if let s = m.std { try f.setAttribute("std", .double(s), on: "scalars/\(name)") }
+            }
+            for s in series {
+                let g = s.seed.map { "seed-\($0)" } ?? "shared"
+                try f.write("series/\(g)/\(s.name)", s.y, shape: [s.y.count])
+                try f.write("series/\(g)/\(s.name)_x", s.x, shape: [s.x.count])
+            }
+        }
+    }
+
+    private func writeMetrics(_ m: [String: Double], to path: String) throws { try Reporting.writeMetrics(m, to: path) }
+
+    /// Judge the paper's claims against this run and write report.md and report.html.
+    public func writeReport(figures: [ReportFigure], deviations: [String], sections: [ReportSection] = [],
+                            scale: String) throws {
+        let claims = try ClaimsFile.load(paperDir + "/claims.json5")
+        let header: [(key: String, value: String)] = [
+            ("paper", "\(paper) — \(claims.paper.title)"), ("preset", preset),
+            ("commit", provenance.gitCommit + (provenance.gitDirty ? " (uncommitted changes)" : "")),
+            ("seeds", seeds.map(String.init).joined(separator: ", ")), ("threads", "\(provenance.threads)"),
+            ("machine", provenance.cpu), ("BLAS", provenance.blas), ("Swift", provenance.swiftVersion),
+            ("date", provenance.date), ("wall time", duration(Date().timeIntervalSince(started))),
+            ("config", "`\(configJSON)`"),
+        ]
+        let report = Report(claims: claims, measured: measurements, runScale: scale, header: header,
+                            figures: figures, deviations: deviations, sections: sections)
+        try report.write(to: dir)
+        log(report.summaryLine)
+    }
+}
+
+/// The command line every paper executable shares:
+///
+///     <paper> run [--preset P] [--seeds 1,2] [--threads N] [--runs DIR] [key=value ...]
+///     <paper> presets                    list presets and their configs
+///     <paper> check [--baseline FILE]    run the ci preset, compare with expected/ci.json
+///     <paper> bless                      run the ci preset, rewrite expected/ci.json
+///     <paper> compare RUN_DIR [--baseline FILE]
+public func runMain<C: Codable & Sendable>(_ paper: Paper<C>) -> Never {
+    do {
+        try dispatch(paper, Array(CommandLine.arguments.dropFirst()))
+        exit(0)
+    } catch {
+        log("error: \(error)")
+        exit(1)
+    }
+}
+
+func dispatch<C: Codable & Sendable>(_ paper: Paper<C>, _ args: [String]) throws {
+    let root = ProcessInfo.processInfo.environment["REPLICATE_ROOT"] ?? FileManager.default.currentDirectoryPath
+    var rest = args
+    let command = rest.isEmpty ? "run" : rest.removeFirst()
+    var options: [String: String] = [:], overrides: [String] = [], positional: [String] = []
+    while !rest.isEmpty {
+        let a = rest.removeFirst()
+        if a.hasPrefix("--") {
+            guard !rest.isEmpty else { throw ReplicateError("option \(a) needs a value") }
+            options[String(a.dropFirst(2))] = rest.removeFirst()
+        } else if a.contains("=") { overrides.append(a) } else { positional.append(a) }
+    }
+    let known: Set = ["preset", "seeds", "threads", "runs", "baseline"]
+    if let bad = options.keys.first(where: { !known.contains($0) }) {
+        throw ReplicateError("unknown option --\(bad); options: \(known.sorted().map { "--" + $0 }.joined(separator: " "))")
+    }
+    if let t = options["threads"] {
+        guard let n = Int(t), n > 0 else { throw ReplicateError("--threads takes a positive integer, got \(t)") }
+        Parallel.setThreads(n)
+    }
+    // Baselines are blessed and checked at 2 threads (CI's core count): the chunking of every
+    // parallel reduction, and so the last bits of the metrics, depend on the thread count.
+    if (command == "check" || command == "bless") && options["threads"] == nil { Parallel.setThreads(2) }
+    let baselinePath = options["baseline"] ?? "\(root)/papers/\(paper.name)/expected/ci.json"
+    switch command {
+    case "presets":
+        for p in paper.presets { print("\(paper.name) \(p.name): \(p.about)\n    \(canonicalJSON(p.config))") }
+    case "run":
+        let dir = try execute(paper, preset: options["preset"] ?? "default", overrides: overrides, seeds: options["seeds"],
+                              runsDir: options["runs"], root: root)
+        print(dir)
+    case "check", "bless":
+        let dir = try execute(paper, preset: "ci", overrides: overrides, seeds: nil, runsDir: options["runs"], root: root)
+        let obtained = try readMetrics(dir + "/metrics.json")
+        if command == "bless" {
+            let previous = FileManager.default.fileExists(atPath: baselinePath) ? try Baseline.load(baselinePath) : nil
+            let b = try bless(obtained: obtained, previous: previous, defaults: Tolerance(atol: 1e-6, rtol: 1e-3),
+                              paper: paper.name, preset: "ci")
+            try FileManager.default.createDirectory(atPath: (baselinePath as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            try b.write(to: baselinePath)
+            print("blessed \(baselinePath) from \(dir)")
+        } else {
+            try compare(dir: dir, baselinePath: baselinePath)
+        }
+    case "compare":
+        guard let dir = positional.first else { throw ReplicateError("compare needs a run directory") }
+        try compare(dir: dir, baselinePath: baselinePath)
+    default:
+        throw ReplicateError("unknown command \"\(command)\"; commands: run, presets, check, bless, compare")
+    }
+}
+
+/// Compare a run's metrics.json with a blessed baseline; throws (exit 1) with the table on failure.
+public func compare(dir: String, baselinePath: String) throws {
+    guard FileManager.default.fileExists(atPath: baselinePath) else {
+        throw ReplicateError("no baseline \(baselinePath); create it with `make bless PAPER=...`")
+    }
+    let result = checkBaseline(obtained: try readMetrics(dir + "/metrics.json"), baseline: try Baseline.load(baselinePath))
+    print(result.table)
+    guard result.passed else {
+        throw ReplicateError("\(dir): metrics differ from \(baselinePath) beyond tolerance")
+    }
+}
+
+/// Resolve the config, find or create the run folder, run the paper, write metrics.
+func execute<C: Codable & Sendable>(_ paper: Paper<C>, preset: String, overrides: [String], seeds seedList: String?,
+                                    runsDir: String?, root: String) throws -> String {
+    guard let base = paper.presets.first(where: { $0.name == preset }) else {
+        throw ReplicateError("unknown preset \"\(preset)\" for \(paper.name); presets: \(paper.presets.map(\.name).joined(separator: ", "))")
+    }
+    let config = try applyOverrides(overrides, to: base.config)
+    var seeds = paper.seeds(config)
+    if let seedList {
+        seeds = try seedList.split(separator: ",").map {
+            guard let s = UInt64($0) else { throw ReplicateError("--seeds takes comma-separated integers, got \(seedList)") }
+            return s
+        }
+    }
+    let configJSON = canonicalJSON(config)
+    let provenance = Provenance.current(seeds: seeds, threads: Parallel.threads, root: root)
+    var name = "\(preset)-\(provenance.shortCommit)-s\(seeds.first ?? 0)"
+    if !overrides.isEmpty || seedList != nil {
+        name += "-" + String(sha256Hex(Array((configJSON + "\(seeds)").utf8)).prefix(8))
+    }
+    let parent = (runsDir ?? "\(root)/runs") + "/\(paper.name)"
+    // Resume the newest unfinished folder of this name (same config); never touch a finished one.
+    var dir = "\(parent)/\(name)", n = 1
+    while FileManager.default.fileExists(atPath: dir + "/report.md") {
+        n += 1
+        dir = "\(parent)/\(name)-\(n)"
+    }
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let configPath = dir + "/config.json"
+    if let old = try? String(contentsOfFile: configPath, encoding: .utf8), old != configJSON {
+        throw ReplicateError("\(dir) holds an unfinished run with another config; remove it or pass --runs DIR")
+    }
+    try replaceAtomically(configPath) { try configJSON.write(toFile: $0, atomically: false, encoding: .utf8) }
+    log("\(paper.name) [\(preset)] → \(dir)  (threads \(Parallel.threads), seeds \(seeds.map(String.init).joined(separator: ",")))")
+    let run = Run(paper: paper.name, preset: preset, dir: dir, root: root, configJSON: configJSON, provenance: provenance)
+    try paper.run(config, run)
+    try run.writeMetrics()
+    return dir
+}

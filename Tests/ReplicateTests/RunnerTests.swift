@@ -1,0 +1,335 @@
+import Foundation
+import Testing
+@testable import Replicate
+
+// The toolkit's reliability promises, tested through the real paper executable where it
+// matters (a SIGKILL can only be tested on another process).
+
+let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+
+/// The nanogpt executable built beside this test bundle (`swift build --build-tests` builds it).
+let nanogptExecutable: String? = {
+    var dir = Bundle.main.bundleURL
+    for _ in 0..<4 {
+        let candidate = dir.appendingPathComponent("nanogpt").path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    for config in ["debug", "release"] {
+        let p = "\(packageRoot)/.build/\(config)/nanogpt"
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return nil
+}()
+
+/// A python that imports torch and h5py: $REPLICATE_TORCH_PYTHON or make bench-setup's venv.
+let torchPython: String? = {
+    let candidates = [ProcessInfo.processInfo.environment["REPLICATE_TORCH_PYTHON"], packageRoot + "/.venv-bench/bin/python"]
+    for case let path? in candidates where FileManager.default.isExecutableFile(atPath: path) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = ["-c", "import torch, h5py"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { continue }
+        p.waitUntilExit()
+        if p.terminationStatus == 0 { return path }
+    }
+    return nil
+}()
+
+func temporaryDirectory(_ tag: String) throws -> String {
+    let d = NSTemporaryDirectory() + "replicate-\(tag)-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+    return d
+}
+
+/// A tiny nanoGPT: a few seconds even in a debug build, checkpoints every 20 iterations.
+let tinyRun = ["--preset", "ci", "--threads", "2", "n_layer=1", "n_head=2", "n_embd=32", "block_size=16",
+               "batch_size=4", "max_iters=120", "lr_decay_iters=120", "warmup_iters=10", "eval_interval=40",
+               "eval_iters=2", "checkpoint_interval=20", "sample_chars=20"]
+
+func launch(_ args: [String]) throws -> (Process, Pipe) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: nanogptExecutable!)
+    p.arguments = args
+    p.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
+    var env = ProcessInfo.processInfo.environment
+    env["REPLICATE_ROOT"] = packageRoot
+    p.environment = env
+    let err = Pipe()
+    p.standardError = err
+    p.standardOutput = Pipe()
+    try p.run()
+    return (p, err)
+}
+
+func runToEnd(_ args: [String]) throws -> (status: Int32, log: String) {
+    let (p, err) = try launch(args)
+    let data = err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+func onlyRunDir(_ runs: String) throws -> String {
+    let parent = runs + "/nanogpt"
+    let dirs = try FileManager.default.contentsOfDirectory(atPath: parent)
+    #expect(dirs.count == 1, "expected one run folder, found \(dirs)")
+    return parent + "/" + dirs[0]
+}
+
+@Suite(.serialized, .enabled(if: nanogptExecutable != nil, "nanogpt executable not built"))
+struct ResumeTests {
+    @Test func sigkillThenRerunEndsBitIdentical() throws {
+        let clean = try temporaryDirectory("clean"), killed = try temporaryDirectory("killed")
+        defer { try? FileManager.default.removeItem(atPath: clean); try? FileManager.default.removeItem(atPath: killed) }
+
+        let a = try runToEnd(["run", "--runs", clean] + tinyRun)
+        #expect(a.status == 0, "uninterrupted run failed:\n\(a.log)")
+        let reference = try readMetrics(try onlyRunDir(clean) + "/metrics.json")
+
+        // Kill once the checkpoint of iteration 40 or later exists, i.e. after it was renamed
+        // into place: the resumed run must start mid-way, not from scratch or the end.
+        let (p, err) = try launch(["run", "--runs", killed] + tinyRun)
+        var killedAt: Int64 = -1
+        let deadline = Date().addingTimeInterval(300)
+        while p.isRunning && Date() < deadline {
+            if let dir = try? onlyRunDir(killed), let f = try? H5File.open(dir + "/seed-1/checkpoint.h5"),
+               let step = try? f.intAttribute("step"), step >= 40, (try? f.intAttribute("finished")) == 0 {
+                kill(p.processIdentifier, SIGKILL)
+                killedAt = step
+                break
+            }
+            usleep(2_000)
+        }
+        p.waitUntilExit()
+        _ = err.fileHandleForReading.readDataToEndOfFile()
+        try #require(killedAt >= 40, "the run finished before it could be killed; make tinyRun longer")
+        #expect(p.terminationReason == .uncaughtSignal)
+        let dir = try onlyRunDir(killed)
+        #expect(!FileManager.default.fileExists(atPath: dir + "/report.md"))
+
+        let b = try runToEnd(["run", "--runs", killed] + tinyRun)
+        #expect(b.status == 0, "resumed run failed:\n\(b.log)")
+        #expect(b.log.contains("resuming from"), "the rerun did not resume:\n\(b.log)")
+        #expect(try onlyRunDir(killed) == dir, "the rerun must continue the unfinished folder")
+        let resumed = try readMetrics(dir + "/metrics.json")
+        for (name, value) in reference where !isTimingMetric(name) {
+            #expect(resumed[name]?.bitPattern == value.bitPattern, "\(name): \(String(describing: resumed[name])) vs \(value)")
+        }
+        #expect(Set(resumed.keys) == Set(reference.keys))
+        // The loss curve, not only the final numbers.
+        let curveA = try H5File.open(try onlyRunDir(clean) + "/seed-1/checkpoint.h5").read("history/train_loss", as: Double.self)
+        let curveB = try H5File.open(dir + "/seed-1/checkpoint.h5").read("history/train_loss", as: Double.self)
+        #expect(curveA.values == curveB.values && curveA.values.count == 121)
+
+        // A finished run folder is never reused: the same command makes a second folder.
+        let c = try runToEnd(["run", "--runs", killed] + tinyRun)
+        #expect(c.status == 0)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: killed + "/nanogpt").count == 2)
+
+        // Every HDF5 output carries its provenance.
+        for file in ["metrics.h5", "seed-1/checkpoint.h5", "seed-1/activations.h5"] {
+            let f = try H5File.open(dir + "/" + file)
+            #expect(try f.stringAttribute("git_commit").count >= 7, "\(file)")
+            #expect(try f.intAttribute("threads") == 2, "\(file)")
+            #expect(try !f.stringAttribute("config").isEmpty, "\(file)")
+            #expect(try !f.stringAttribute("cpu").isEmpty, "\(file)")
+        }
+        for file in ["report.md", "report.html", "figures/val_loss.png", "figures/attention_l0h0.png"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/" + file), "\(file) missing")
+        }
+    }
+
+    /// Our trained model loaded into an independent PyTorch GPT gives the same activations and
+    /// loss (papers/nanogpt/reference/check_pytorch.py). Needs torch: `make bench-setup`.
+    @Test(.enabled(if: torchPython != nil, "no python with torch (make bench-setup)"))
+    func pytorchReferenceAgrees() throws {
+        let runs = try temporaryDirectory("torch")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let short = tinyRun.map { $0.hasPrefix("max_iters=") ? "max_iters=30" : $0.hasPrefix("lr_decay_iters=") ? "lr_decay_iters=30" : $0 }
+        let r = try runToEnd(["run", "--runs", runs] + short)
+        try #require(r.status == 0, "\(r.log)")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: torchPython!)
+        p.arguments = [packageRoot + "/papers/nanogpt/reference/check_pytorch.py", try onlyRunDir(runs) + "/seed-1"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(text)")
+        #expect(text.contains("loss: ours"), "the loss was not compared:\n\(text)")
+        #expect(text.contains("transformer.h.0.attn.weights"), "\(text)")
+    }
+
+    @Test func badCommandLinesAreOneLineErrors() throws {
+        let runs = try temporaryDirectory("badargs")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let cases: [([String], String)] = [
+            (["run", "--runs", runs, "max_itres=10"], "unknown config key \"max_itres\""),
+            (["run", "--runs", runs, "max_iters=ten"], "config key \"max_iters\" takes a number, got \"ten\""),
+            (["run", "--runs", runs, "max_iters=10.5"], "config key \"max_iters\" cannot be \"10.5\""),
+            (["run", "--runs", runs, "--preset", "huge"], "unknown preset \"huge\""),
+            (["run", "--runs", runs, "--threads", "0"], "--threads takes a positive integer"),
+            (["frobnicate"], "unknown command \"frobnicate\""),
+        ]
+        for (args, message) in cases {
+            let r = try runToEnd(args)
+            #expect(r.status == 1, "\(args)")
+            #expect(r.log.contains("error: " + message), "\(args): \(r.log)")
+        }
+        // Nothing was started for any of them.
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: runs + "/nanogpt"))?.isEmpty ?? true)
+    }
+}
+
+// MARK: - Checkpoints
+
+struct TinyCase {
+    let data: CharDataset
+    var config = LMTrainConfig()
+    let gpt: GPTConfig
+    init() throws {
+        data = try CharDataset.tinyShakespeare(store: DataStore(root: packageRoot))
+        gpt = GPTConfig(vocabSize: data.vocabSize, blockSize: 8, nLayer: 1, nHead: 2, nEmbd: 16)
+        config.batchSize = 2; config.blockSize = 8; config.maxIters = 6; config.lrDecayIters = 6
+        config.warmupIters = 2; config.evalInterval = 3; config.evalIters = 1; config.checkpointInterval = 3
+    }
+    func train(_ model: GPT, path: String, configJSON: String = "{\"tiny\":1}") throws -> TrainHistory {
+        try trainLanguageModel(model, data: data, config: config, seed: 1, checkpointPath: path, modelName: "tiny",
+                               configJSON: configJSON, provenance: Provenance.current(seeds: [1], threads: 1, root: packageRoot))
+    }
+}
+
+@Test func checkpointRoundTripsAndRejectsOtherConfigsAndModels() throws {
+    let tiny = try TinyCase()
+    let dir = try temporaryDirectory("ckpt")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let path = dir + "/checkpoint.h5"
+    let model = GPT(tiny.gpt, seed: 1)
+    let history = try tiny.train(model, path: path)
+    let original = try Data(contentsOf: URL(fileURLWithPath: path))
+
+    // Loads back into a fresh model: same parameters, same history.
+    let fresh = GPT(tiny.gpt, seed: 99)
+    let state = try Checkpoint.load(path, model: fresh, optimizer: AdamW(fresh, lr: 1e-3, weightDecay: 0.1), modelName: "tiny", configJSON: "{\"tiny\":1}")
+    #expect(state.finished && state.step == 7 && state.history == history)
+    for ((n1, p1), (n2, p2)) in zip(model.namedParameters(), fresh.namedParameters()) {
+        #expect(n1 == n2 && p1.toArray() == p2.toArray(), "\(n1)")
+    }
+
+    // Another config: the message names the file and shows both configs.
+    let other = GPT(tiny.gpt, seed: 1)
+    #expect {
+        try Checkpoint.load(path, model: other, optimizer: AdamW(other, lr: 1e-3, weightDecay: 0.1), modelName: "tiny", configJSON: "{\"tiny\":2}")
+    } throws: { "\($0)".contains("checkpoint \(path): written with another config") && "\($0)".contains("{\"tiny\":2}") }
+    // Another model name.
+    #expect {
+        try Checkpoint.load(path, model: other, optimizer: AdamW(other, lr: 1e-3, weightDecay: 0.1), modelName: "hilsenbek-min", configJSON: "{\"tiny\":1}")
+    } throws: { "\($0)" == "checkpoint \(path): written for model \"tiny\", not \"hilsenbek-min\"" }
+    // Another architecture under the same name and config: the state-dict check catches it.
+    var wider = tiny.gpt; wider.nEmbd = 32
+    let big = GPT(wider, seed: 1)
+    #expect {
+        try Checkpoint.load(path, model: big, optimizer: AdamW(big, lr: 1e-3, weightDecay: 0.1), modelName: "tiny", configJSON: "{\"tiny\":1}")
+    } throws: { "\($0)".hasPrefix("checkpoint \(path): ") && "\($0)".contains("shape") }
+
+    // Truncated: a clear error naming the file; the training entry point refuses to overwrite it.
+    let truncated = dir + "/truncated.h5"
+    try original.prefix(original.count / 2).write(to: URL(fileURLWithPath: truncated))
+    #expect {
+        try Checkpoint.load(truncated, model: other, optimizer: AdamW(other, lr: 1e-3, weightDecay: 0.1), modelName: "tiny", configJSON: "{\"tiny\":1}")
+    } throws: { "\($0)".hasPrefix("checkpoint \(truncated): ") }
+    #expect(throws: (any Error).self) { _ = try tiny.train(GPT(tiny.gpt, seed: 1), path: truncated) }
+    #expect(try Data(contentsOf: URL(fileURLWithPath: truncated)) == original.prefix(original.count / 2))
+    // Nothing above touched the good checkpoint.
+    #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == original)
+}
+
+@Test func nanLossStopsWithAClearErrorAndKeepsTheLastCheckpoint() throws {
+    var tiny = try TinyCase()
+    let dir = try temporaryDirectory("nan")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let path = dir + "/checkpoint.h5"
+    tiny.config.maxIters = 12
+    // A learning rate that blows the weights up: the loss becomes Inf/NaN within a few updates.
+    tiny.config.learningRate = 1e30; tiny.config.minLR = 1e30; tiny.config.gradClip = 1e30
+    let model = GPT(tiny.gpt, seed: 1)
+    #expect {
+        _ = try tiny.train(model, path: path)
+    } throws: { error in
+        let m = "\(error)"
+        return m.contains("training loss is") && (m.contains("nan") || m.contains("inf")) && m.contains(path)
+    }
+    // The checkpoints written before the blow-up are intact and resumable to the same failure.
+    if FileManager.default.fileExists(atPath: path) {
+        let f = try H5File.open(path)
+        #expect(try f.intAttribute("finished") == 0)
+        #expect(try f.read("history/train_loss", as: Double.self).values.allSatisfy(\.isFinite))
+    }
+}
+
+// MARK: - Overrides and baselines
+
+struct SampleConfig: Codable, Equatable {
+    var maxIters = 10
+    var learningRate = 1e-3
+    var dropout: Float = 0
+    var bias = false
+    var seeds: [UInt64] = [1, 2]
+    var name = "x"
+}
+
+@Test func overridesAreTypeChecked() throws {
+    let c = try applyOverrides(["max_iters=20", "learning_rate=3e-4", "bias=true", "seeds=4,5,6", "name=y", "dropout=0.1"],
+                               to: SampleConfig())
+    #expect(c == SampleConfig(maxIters: 20, learningRate: 3e-4, dropout: 0.1, bias: true, seeds: [4, 5, 6], name: "y"))
+    let failures: [(String, String)] = [
+        ("max_itres=3", "unknown config key \"max_itres\"; valid keys: bias, dropout, learning_rate, max_iters, name, seeds"),
+        ("max_iters=3.5", "config key \"max_iters\" cannot be \"3.5\" (a number of another type expected)"),
+        ("bias=yes", "config key \"bias\" takes true or false, got \"yes\""),
+        ("seeds=1,x", "config key \"seeds\" takes a comma-separated list, got \"1,x\""),
+        ("learning_rate=nan", "config key \"learning_rate\" takes a number, got \"nan\""),
+        ("max_iters", "override \"max_iters\" is not key=value"),
+        ("seeds=-1", "config key \"seeds\" cannot be \"-1\" (a comma-separated list of another type expected)"),
+    ]
+    for (override, message) in failures {
+        #expect { try applyOverrides([override], to: SampleConfig()) } throws: { "\($0)" == message }
+    }
+}
+
+@Test func checkFailsWhenABlessedMetricIsPerturbed() throws {
+    let dir = try temporaryDirectory("check")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let metrics = ["val_loss_final": 2.4536, "params_total": 804_096, "step_ms": 55.0]
+    try writeMetrics(metrics, to: dir + "/metrics.json")
+    let baseline = try bless(obtained: metrics, previous: nil, defaults: Tolerance(atol: 1e-6, rtol: 1e-3), paper: "t", preset: "ci")
+    try baseline.write(to: dir + "/ci.json")
+    try compare(dir: dir, baselinePath: dir + "/ci.json")                          // identical: passes
+
+    try writeMetrics(["val_loss_final": 2.4536 * (1 + 5e-4), "params_total": 804_096, "step_ms": 500.0], to: dir + "/metrics.json")
+    try compare(dir: dir, baselinePath: dir + "/ci.json")                          // within rtol; timing not gated
+
+    try writeMetrics(["val_loss_final": 2.4536 * (1 + 2e-3), "params_total": 804_096, "step_ms": 55.0], to: dir + "/metrics.json")
+    #expect { try compare(dir: dir, baselinePath: dir + "/ci.json") } throws: { "\($0)".contains("differ from") }
+
+    try writeMetrics(["params_total": 804_096], to: dir + "/metrics.json")       // a metric went missing
+    #expect(throws: ReplicateError.self) { try compare(dir: dir, baselinePath: dir + "/ci.json") }
+    #expect { try compare(dir: dir, baselinePath: dir + "/none.json") } throws: { "\($0)".contains("make bless") }
+}
+
+@Test func committedBaselinesGateEveryNonTimingMetric() throws {
+    // Each paper's expected/ci.json must exist and hold the metrics its ci run reports.
+    let papers = try FileManager.default.contentsOfDirectory(atPath: packageRoot + "/papers")
+        .filter { FileManager.default.fileExists(atPath: "\(packageRoot)/papers/\($0)/main.swift") }
+    #expect(!papers.isEmpty)
+    for p in papers {
+        let b = try Baseline.load("\(packageRoot)/papers/\(p)/expected/ci.json")
+        #expect(b.preset == "ci" && b.paper == p)
+        #expect(!b.metrics.isEmpty)
+        #expect(b.metrics.keys.allSatisfy { !isTimingMetric($0) }, "\(p): a timing is gated")
+    }
+}
