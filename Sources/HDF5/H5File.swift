@@ -257,8 +257,13 @@ public final class H5File {
     /// STRONG close degree: H5Fclose really closes the file (even if an id leaked), which
     /// atomic writes rely on before fsync and rename. The v1.8 object format (rather than the
     /// earliest) allows attributes over 64 KiB, and every HDF5 >= 1.8 (h5py, h5dump) reads it.
+    ///
+    /// No file locking: HDF5's flock is inherited by every child process forked while a file
+    /// is open (gnuplot, a test's subprocess), which then keeps the file locked against this
+    /// process. Writers never share a file here (they write a temporary name and rename).
     private static func makeFileAccessPlist() -> hid_t {
         let fapl = H5Pcreate(chdf5_p_file_access())
+        H5Pset_file_locking(fapl, false, true)
         H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG)
         H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18)
         return fapl

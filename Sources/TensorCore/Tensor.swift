@@ -1,5 +1,10 @@
 import Foundation
 
+#if os(Linux)
+/// glibc's `mallopt` (declared in malloc.h, which the Glibc module does not export).
+@_silgen_name("mallopt") func glibcMallopt(_ param: Int32, _ value: Int32) -> Int32
+#endif
+
 /// Float32 storage, 64-byte aligned so SIMD loads never straddle cache lines.
 /// Reshaped tensors share one buffer; every op writes a fresh one, so buffers are never
 /// mutated after an op returns except by the optimizer (parameters) and by `backward` (grads).
@@ -8,6 +13,7 @@ public final class Buffer: @unchecked Sendable {
     public let count: Int
 
     public init(count: Int, zeroed: Bool = true) {
+        _ = Buffer.heapConfigured
         var raw: UnsafeMutableRawPointer?
         let bytes = Swift.max(count, 1) * MemoryLayout<Float>.stride
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
@@ -19,6 +25,17 @@ public final class Buffer: @unchecked Sendable {
     }
 
     deinit { free(pointer) }
+
+    /// A training step allocates and frees the same few hundred activation buffers every
+    /// iteration. glibc serves blocks ≥ 128 KiB with fresh mmaps, so each step page-faulted and
+    /// zeroed them anew (~5% of a step); keeping them on the heap lets malloc reuse them.
+    static let heapConfigured: Bool = {
+        #if os(Linux)
+        _ = glibcMallopt(-3, 32 << 20)    // M_MMAP_THRESHOLD: glibc's maximum; bigger blocks stay mmapped
+        _ = glibcMallopt(-1, 256 << 20)   // M_TRIM_THRESHOLD
+        #endif
+        return true
+    }()
 }
 
 /// A dense, row-major float32 tensor that records how it was computed, for reverse-mode autograd.

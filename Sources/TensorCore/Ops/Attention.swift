@@ -15,46 +15,121 @@ public func causalSelfAttention(_ qkv: Tensor, heads: Int) -> Tensor {
     let out = Tensor.zeros([b, t, c])
     let probs = Buffer(count: b * heads * t * t)   // row i holds p[i, 0...i]; the rest stays 0
     let px = qkv.data, po = out.data, pp = probs.pointer
+    // Scores and dO·vᵀ are computed against a transposed, zero-padded copy of the head's keys
+    // (values): eight key columns per SIMD lane-group instead of one horizontal sum per key.
+    let ld = (t + 31) / 32 * 32
     Parallel.forEachChunk(b * heads) { range in
+        let scratch = Buffer(count: d * ld + ld + d)
+        let kt = scratch.pointer, row = kt + d * ld, qs = row + ld
         for bh in range {
             let bi = bh / heads, h = bh % heads
             let base = px + bi * t * 3 * c + h * d
+            transposeHead(base + c, rowStride: 3 * c, t: t, d: d, into: kt, ld: ld)
             for i in 0..<t {
-                let q = base + i * 3 * c
+                for e in 0..<d { qs[e] = base[i * 3 * c + e] * scale }
+                scoresRow(qs, kt, ld: ld, d: d, count: i + 1, row)
                 let p = pp + (bh * t + i) * t
-                for j in 0...i { p[j] = dot(q, base + j * 3 * c + c, d) * scale }
-                softmaxRow(p, p, i + 1)
-                let o = po + (bi * t + i) * c + h * d
-                for j in 0...i { axpy(p[j], base + j * 3 * c + 2 * c, o, d) }
+                softmaxRow(row, p, i + 1)
+                let v = UnsafePointer(base + 2 * c)
+                accumulateWeightedRows(po + (bi * t + i) * c + h * d, d: d, count: i + 1,
+                                       weight: { p[$0] }, row: { v + $0 * 3 * c })
             }
         }
     }
     return out.record("causalSelfAttention", [qkv]) { out in
         let g = out.grad!.data, gx = qkv.gradData(), pp = probs.pointer   // keeps `probs` alive
         Parallel.forEachChunk(b * heads) { range in
-            var dp = [Float](repeating: 0, count: t)
+            let scratch = Buffer(count: d * ld + ld + t * ld)
+            let vt = scratch.pointer, dp = vt + d * ld, dsM = dp + ld
             for bh in range {
                 let bi = bh / heads, h = bh % heads
-                let base = px + bi * t * 3 * c + h * d
+                let base = UnsafePointer(px + bi * t * 3 * c + h * d)
                 let gbase = gx + bi * t * 3 * c + h * d
+                let gO = UnsafePointer(g + bi * t * c + h * d)
+                let p = pp + bh * t * t
+                let stride = 3 * c
+                func q(_ i: Int) -> UnsafePointer<Float> { base + i * stride }
+                func k(_ j: Int) -> UnsafePointer<Float> { base + (j * stride + c) }
+                func dO(_ i: Int) -> UnsafePointer<Float> { gO + i * c }
+                transposeHead(base + 2 * c, rowStride: 3 * c, t: t, d: d, into: vt, ld: ld)
+                // Row by row: dp_ij = dO_i·v_j ; ds_ij = p_ij (dp_ij − Σ_j p_ij dp_ij)/√D ;
+                // dq_i = Σ_j ds_ij k_j.
                 for i in 0..<t {
-                    let p = pp + (bh * t + i) * t
-                    let go = g + (bi * t + i) * c + h * d
-                    // dv_j += p_ij·dO_i ; dp_ij = dO_i·v_j ; ds = p ⊙ (dp − Σ p·dp)
+                    scoresRow(dO(i), vt, ld: ld, d: d, count: i + 1, dp)
+                    let pi = p + i * t, dsi = dsM + i * ld
                     var s: Float = 0
-                    for j in 0...i {
-                        axpy(p[j], go, gbase + j * 3 * c + 2 * c, d)
-                        dp[j] = dot(go, base + j * 3 * c + 2 * c, d)
-                        s += p[j] * dp[j]
-                    }
-                    let q = base + i * 3 * c, gq = gbase + i * 3 * c
-                    for j in 0...i {
-                        let ds = p[j] * (dp[j] - s) * scale
-                        axpy(ds, base + j * 3 * c + c, gq, d)    // dq_i += ds·k_j
-                        axpy(ds, q, gbase + j * 3 * c + c, d)    // dk_j += ds·q_i
-                    }
+                    for j in 0...i { s += pi[j] * dp[j] }
+                    for j in 0...i { dsi[j] = pi[j] * (dp[j] - s) * scale }
+                    accumulateWeightedRows(gbase + i * 3 * c, d: d, count: i + 1, weight: { dsi[$0] }, row: k)
+                }
+                // Column by column: dk_j = Σ_{i≥j} ds_ij q_i ; dv_j = Σ_{i≥j} p_ij dO_i.
+                for j in 0..<t {
+                    let dsCol = dsM + j * ld + j, pCol = p + j * t + j
+                    accumulateWeightedRows(gbase + (j * stride + c), d: d, count: t - j,
+                                           weight: { dsCol[$0 * ld] }, row: { q(j + $0) })
+                    accumulateWeightedRows(gbase + (j * stride + 2 * c), d: d, count: t - j,
+                                           weight: { pCol[$0 * t] }, row: { dO(j + $0) })
                 }
             }
         }
+    }
+}
+
+/// dst[e] += Σ_r weight(r)·row(r)[e] for e < d, keeping dst in registers (32 lanes at a time)
+/// while the rows stream past: one store per output instead of one per term, as axpy needs.
+@inline(__always)
+func accumulateWeightedRows(_ dst: UnsafeMutablePointer<Float>, d: Int, count: Int,
+                            weight: (Int) -> Float, row: (Int) -> UnsafePointer<Float>) {
+    var e = 0
+    while e + 32 <= d {
+        var a0 = load8(dst + e), a1 = load8(dst + e + 8), a2 = load8(dst + e + 16), a3 = load8(dst + e + 24)
+        for r in 0..<count {
+            let w = F8(repeating: weight(r)), x = row(r) + e
+            a0.addProduct(w, load8(x)); a1.addProduct(w, load8(x + 8))
+            a2.addProduct(w, load8(x + 16)); a3.addProduct(w, load8(x + 24))
+        }
+        store8(a0, dst + e); store8(a1, dst + e + 8); store8(a2, dst + e + 16); store8(a3, dst + e + 24)
+        e += 32
+    }
+    while e + 8 <= d {
+        var a = load8(dst + e)
+        for r in 0..<count { a.addProduct(F8(repeating: weight(r)), load8(row(r) + e)) }
+        store8(a, dst + e)
+        e += 8
+    }
+    while e < d {
+        var a = dst[e]
+        for r in 0..<count { a += weight(r) * row(r)[e] }
+        dst[e] = a
+        e += 1
+    }
+}
+
+/// Copy the (t, d) rows at `src` (stride `rowStride`) into `dst` as (d, ld), columns ≥ t zero.
+@inline(__always)
+func transposeHead(_ src: UnsafePointer<Float>, rowStride: Int, t: Int, d: Int, into dst: UnsafeMutablePointer<Float>, ld: Int) {
+    for e in 0..<d {
+        let col = dst + e * ld
+        for j in 0..<t { col[j] = src[j * rowStride + e] }
+        for j in t..<ld { col[j] = 0 }
+    }
+}
+
+/// out[j] = Σₑ a[e]·bt[e·ld + j] for j < count, in blocks of 32 columns (ld is a multiple of 32;
+/// up to 31 extra columns are computed into `out` and ignored).
+@inline(__always)
+func scoresRow(_ a: UnsafePointer<Float>, _ bt: UnsafePointer<Float>, ld: Int, d: Int, count: Int, _ out: UnsafeMutablePointer<Float>) {
+    var jb = 0
+    while jb < count {
+        var a0 = F8(), a1 = F8(), a2 = F8(), a3 = F8()
+        var col = bt + jb
+        for e in 0..<d {
+            let av = F8(repeating: a[e])
+            a0.addProduct(av, load8(col)); a1.addProduct(av, load8(col + 8))
+            a2.addProduct(av, load8(col + 16)); a3.addProduct(av, load8(col + 24))
+            col += ld
+        }
+        store8(a0, out + jb); store8(a1, out + jb + 8); store8(a2, out + jb + 16); store8(a3, out + jb + 24)
+        jb += 32
     }
 }

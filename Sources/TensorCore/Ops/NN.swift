@@ -120,57 +120,82 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 
     if let weight { precondition(weight.shape == [c], "layerNorm weight \(weight.shape) for last dim \(c)") }
     if let bias { precondition(bias.shape == [c], "layerNorm bias \(bias.shape) for last dim \(c)") }
     let out = Tensor.empty(x.shape)
-    var mean = [Float](repeating: 0, count: rows), rstd = [Float](repeating: 0, count: rows)
-    let px = x.data, py = out.data, pw = weight?.data, pb = bias?.data
-    mean.withUnsafeMutableBufferPointer { meanP in
-        rstd.withUnsafeMutableBufferPointer { rstdP in
-            let mp = meanP.baseAddress!, rp = rstdP.baseAddress!
-            Parallel.forEachChunk(rows, grain: Swift.max(1, 16384 / c)) { rs in
-                for r in rs {
-                    let xr = px + r * c, yr = py + r * c
-                    let m = sumContiguous(xr, c) / Float(c)
-                    var v: Float = 0
-                    for j in 0..<c { let d = xr[j] - m; v += d * d }
-                    let s = 1 / (v / Float(c) + eps).squareRoot()
-                    mp[r] = m; rp[r] = s
-                    for j in 0..<c {
-                        var y = (xr[j] - m) * s
-                        if let pw { y *= pw[j] }
-                        if let pb { y += pb[j] }
-                        yr[j] = y
-                    }
-                }
+    let stats = Buffer(count: 2 * rows, zeroed: false)   // mean, rstd per row, kept for backward
+    let px = x.data, py = out.data, pw = weight?.data, pb = bias?.data, mp = stats.pointer, rp = stats.pointer + rows
+    let grain = Swift.max(1, 16384 / c)
+    Parallel.forEachChunk(rows, grain: grain) { rs in
+        for r in rs {
+            let xr = px + r * c, yr = py + r * c
+            let m = sumContiguous(xr, c) / Float(c)
+            // Two passes (mean, then squared deviations) as PyTorch's CPU kernel: no cancellation.
+            let vm = F8(repeating: m)
+            var acc = F8(), j = 0
+            while j + 8 <= c { let d = load8(xr + j) - vm; acc.addProduct(d, d); j += 8 }
+            var v = acc.sum()
+            while j < c { let d = xr[j] - m; v += d * d; j += 1 }
+            let s = 1 / (v / Float(c) + eps).squareRoot()
+            mp[r] = m; rp[r] = s
+            let vs = F8(repeating: s)
+            j = 0
+            while j + 8 <= c {
+                var y = (load8(xr + j) - vm) * vs
+                if let pw { y *= load8(pw + j) }
+                if let pb { y += load8(pb + j) }
+                store8(y, yr + j); j += 8
+            }
+            while j < c {
+                var y = (xr[j] - m) * s
+                if let pw { y *= pw[j] }
+                if let pb { y += pb[j] }
+                yr[j] = y; j += 1
             }
         }
     }
     let inputs = [x] + [weight, bias].compactMap { $0 }
     return out.record("layerNorm", inputs) { out in
-        let g = out.grad!.data
+        let g = out.grad!.data, mp = stats.pointer, rp = stats.pointer + rows   // keeps `stats` alive
         let gx = x.requiresGrad ? x.gradData() : nil
         // Weight/bias grads are sums over rows: each chunk sums its rows, chunks add in order.
-        let chunks = Parallel.chunkCount(rows, grain: Swift.max(1, 16384 / c))
+        let chunks = Parallel.chunkCount(rows, grain: grain)
         var partialW = [Float](repeating: 0, count: chunks * c), partialB = [Float](repeating: 0, count: chunks * c)
         partialW.withUnsafeMutableBufferPointer { pwB in
             partialB.withUnsafeMutableBufferPointer { pbB in
                 let pW = pwB.baseAddress!, pB = pbB.baseAddress!
-                Parallel.forEachIndexedChunk(rows, grain: Swift.max(1, 16384 / c)) { chunk, rs in
-                    var dnorm = [Float](repeating: 0, count: c)
+                Parallel.forEachIndexedChunk(rows, grain: grain) { chunk, rs in
+                    let cw = pW + chunk * c, cb = pB + chunk * c
                     for r in rs {
-                        let xr = px + r * c, gr = g + r * c, m = mean[r], s = rstd[r]
-                        var sumD: Float = 0, sumDN: Float = 0
-                        for j in 0..<c {
+                        let xr = px + r * c, gr = g + r * c, m = mp[r], s = rp[r]
+                        let vm = F8(repeating: m), vs = F8(repeating: s)
+                        // Σ d and Σ d·n̂ with d = g·w (the gradient w.r.t. the normalised value).
+                        var aD = F8(), aDN = F8(), j = 0
+                        while j + 8 <= c {
+                            let gv = load8(gr + j), nrm = (load8(xr + j) - vm) * vs
+                            store8(load8(cw + j).addingProduct(gv, nrm), cw + j)
+                            store8(load8(cb + j) + gv, cb + j)
+                            let d = pw.map { gv * load8($0 + j) } ?? gv
+                            aD += d; aDN.addProduct(d, nrm); j += 8
+                        }
+                        var sumD = aD.sum(), sumDN = aDN.sum()
+                        while j < c {
                             let nrm = (xr[j] - m) * s
-                            pW[chunk * c + j] += gr[j] * nrm
-                            pB[chunk * c + j] += gr[j]
+                            cw[j] += gr[j] * nrm; cb[j] += gr[j]
                             let d = gr[j] * (pw?[j] ?? 1)
-                            dnorm[j] = d
-                            sumD += d; sumDN += d * nrm
+                            sumD += d; sumDN += d * nrm; j += 1
                         }
                         guard let gx else { continue }
                         let meanD = sumD / Float(c), meanDN = sumDN / Float(c)
-                        for j in 0..<c {
+                        let vMeanD = F8(repeating: meanD), vMeanDN = F8(repeating: meanDN)
+                        let gxr = gx + r * c
+                        j = 0
+                        while j + 8 <= c {
+                            let gv = load8(gr + j), nrm = (load8(xr + j) - vm) * vs
+                            let d = pw.map { gv * load8($0 + j) } ?? gv
+                            store8(load8(gxr + j).addingProduct(vs, d - vMeanD - nrm * vMeanDN), gxr + j); j += 8
+                        }
+                        while j < c {
                             let nrm = (xr[j] - m) * s
-                            gx[r * c + j] += s * (dnorm[j] - meanD - nrm * meanDN)
+                            let d = gr[j] * (pw?[j] ?? 1)
+                            gxr[j] += s * (d - meanD - nrm * meanDN); j += 1
                         }
                     }
                 }
