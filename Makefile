@@ -37,8 +37,16 @@ setup: .setup-done
 data: setup
 	bash data/fetch.sh
 
+# SwiftPM's incremental release build can keep a dependent module's stale inlined copy of a
+# changed library class (seen: a paper binary allocating GPT at its old size after a stored
+# property was added, corrupting the heap). So a change under Sources/ forces a clean release build.
+SOURCES_STAMP := .build/release-sources.sha256
 build: setup
-	$(SWIFT_BUILD)
+	@mkdir -p .build; new=$$(find Sources Package.swift -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-64); \
+	if [ -f $(SOURCES_STAMP) ] && [ "$$(cat $(SOURCES_STAMP))" != "$$new" ]; then \
+	  echo "Sources/ changed since the last release build: rebuilding from scratch"; \
+	  rm -rf .build/*/release .build/release .build/release.yaml; fi; \
+	$(SWIFT_BUILD) && echo "$$new" > $(SOURCES_STAMP)
 
 replicate: build
 	@test -f papers/$(PAPER)/main.swift || { echo "unknown PAPER=$(PAPER); papers: $(PAPERS)"; exit 2; }
@@ -66,12 +74,12 @@ bless: build
 	.build/release/$(PAPER) bless
 
 bench: build
-	.build/release/bench
+	.build/release/bench $(ARGS)
 
 # A CPU build of torch for the benchmark peers (plain `pip install torch` pulls the CUDA build).
 bench-setup:
 	python3 -m venv .venv-bench
-	.venv-bench/bin/pip install -q torch==2.13.0+cpu numpy h5py
+	.venv-bench/bin/pip install -q torch==2.13.0+cpu numpy h5py || .venv-bench/bin/pip install -q --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0+cpu numpy h5py
 
 clean:
 	rm -rf .build .setup-done

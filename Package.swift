@@ -20,9 +20,11 @@ let root = Context.packageDirectory
 let papers: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: root + "/papers")) ?? [])
     .filter { FileManager.default.fileExists(atPath: root + "/papers/\($0)/main.swift") }
     .sorted()
+// Libraries a paper needs beyond Replicate.
+let paperDependencies: [String: [Target.Dependency]] = ["leanattention": ["LeanAttention"]]
 let paperTargets: [Target] = papers.map { name in
     .executableTarget(
-        name: name, dependencies: ["Replicate"], path: "papers/\(name)",
+        name: name, dependencies: ["Replicate"] + (paperDependencies[name] ?? []), path: "papers/\(name)",
         exclude: ["README.md", "claims.json5", "expected", "reference"].filter {
             FileManager.default.fileExists(atPath: root + "/papers/\(name)/\($0)")
         },
@@ -55,6 +57,10 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "Plots", dependencies: ["CPNG"]),
         .target(name: "Reporting", dependencies: []),
+        // LeanAttention's kernels, schedules and GPU model (papers/leanattention); language mode 5
+        // for the same reason as TensorCore (raw pointers handed to worker threads).
+        .target(name: "LeanAttention", dependencies: ["TensorCore"],
+                swiftSettings: fastMath + [.swiftLanguageMode(.v5)]),
         .target(name: "Replicate", dependencies: ["TensorCore", "NN", "Datasets", "HDF5", "Plots", "Reporting"],
                 swiftSettings: fastMath),
         .executableTarget(name: "bench", dependencies: ["Replicate"], path: "bench",
@@ -65,6 +71,7 @@ let package = Package(
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting"]),
+        .testTarget(name: "LeanAttentionTests", dependencies: ["LeanAttention"], swiftSettings: fastMath),
         .testTarget(name: "ReplicateTests", dependencies: ["Replicate"], swiftSettings: fastMath),
     ] + paperTargets
 )

@@ -1,12 +1,120 @@
-// `make bench`: speed of our core against the machine's own limits, measured in the same run.
-// Prints ratios, never asserts: timings are noisy on a shared 2-core VM (repeat and compare).
+// `make bench` (arguments via ARGS="..."): speed of our core against the machine's own limits
+// and against PyTorch on the same CPU, measured in the same run. Prints medians and ratios,
+// never asserts: timings are noisy on a shared 2-core VM, so each workload alternates ours and
+// PyTorch for a few rounds.
+//
+//   bench [limits] [train] [full] [decode] [--quick] [--rounds N] [--threads N] [--no-peer]
+//         [--contexts 1k,64k,...] [--dims 64,128]
+//
+// No workload named: all of them (--quick: limits, train and decode, smaller). The machine
+// limits are always measured. The PyTorch peers (bench/peers/*.py) run as long-lived
+// subprocesses (`--serve`) of $REPLICATE_TORCH_PYTHON or .venv-bench/bin/python
+// (`make bench-setup`), with torch.set_num_threads = our thread count; without torch, ours runs
+// alone and the output says so.
 import Dispatch
 import Foundation
 import Replicate
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+func f(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
+
+func pad(_ s: String, _ w: Int) -> String { s.count >= w ? s : String(repeating: " ", count: w - s.count) + s }
+
+// MARK: - Options
+
+struct Options {
+    var workloads: Set<String> = []
+    var quick = false
+    var rounds: Int?
+    var peer = true
+    var contexts: [Int]?
+    var dims: [Int]?
+
+    static let all = ["limits", "train", "full", "decode"]
+
+    static func parse(_ args: [String]) -> Options {
+        var o = Options()
+        var i = 0
+        func value() -> String {
+            i += 1
+            guard i < args.count else { fail("\(args[i - 1]) needs a value") }
+            return args[i]
+        }
+        func ints(_ s: String) -> [Int] {
+            s.split(separator: ",").map { part in
+                let t = part.lowercased()
+                let (digits, mult) = t.hasSuffix("k") ? (String(t.dropLast()), 1024) : (t, 1)
+                guard let n = Int(digits), n > 0 else { fail("not a positive integer: \(part)") }
+                return n * mult
+            }
+        }
+        while i < args.count {
+            switch args[i] {
+            case "limits", "train", "full", "decode": o.workloads.insert(args[i])
+            case "--full": o.workloads.formUnion(["train", "full"])   // the old flag
+            case "--quick": o.quick = true
+            case "--no-peer": o.peer = false
+            case "--rounds": o.rounds = ints(value()).first
+            case "--threads": Parallel.setThreads(ints(value()).first!)
+            case "--contexts": o.contexts = ints(value())
+            case "--dims": o.dims = ints(value())
+            case "-h", "--help":
+                print("usage: bench [limits] [train] [full] [decode] [--quick] [--rounds N] [--threads N] [--no-peer] [--contexts 1k,64k,...] [--dims 64,128]")
+                exit(0)
+            default: fail("unknown argument \(args[i]) (try --help)")
+            }
+            i += 1
+        }
+        if o.workloads.isEmpty { o.workloads = o.quick ? ["limits", "train", "decode"] : Set(all) }
+        return o
+    }
+}
+
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("bench: \(message)\n".utf8))
+    exit(2)
+}
+
+// MARK: - Large buffers
+
+/// Anonymous memory advised for transparent huge pages: first-touch page faults cost about
+/// 1 s/GiB on this VM with 2 MiB pages and 2–3 s/GiB with 4 KiB ones. Laid out as glibc's
+/// posix_memalign (our `Buffer`) would lay out a large block: one extra page, data 64 bytes in,
+/// so two buffers of equal size are not an exact power of two apart. (At exactly 2^28 bytes
+/// apart, K and V streams read together lost ~25% bandwidth at d = 64 on this VM: DRAM bank
+/// conflicts.) Filled in parallel with a hash of the index, uniform in [−1, 1).
+final class BigBuffer {
+    let pointer: UnsafeMutablePointer<Float>
+    let count: Int
+    private let raw: UnsafeMutableRawPointer
+    private let bytes: Int
+
+    init(count: Int, seed: UInt32) {
+        self.count = count
+        bytes = Swift.max(count, 1) * 4 + 4096
+        guard let raw = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+              raw != UnsafeMutableRawPointer(bitPattern: -1) else { fail("cannot map \(bytes) bytes") }
+        self.raw = raw
+        _ = madvise(raw, bytes, 14)   // MADV_HUGEPAGE
+        pointer = (raw + 64).bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+        let p = pointer
+        Parallel.forEachChunk(count, grain: 1 << 20) { r in
+            var h = seed &* 0x9E37_79B9 &+ UInt32(truncatingIfNeeded: r.lowerBound)
+            for i in r {
+                h = h &* 1_664_525 &+ 1_013_904_223
+                p[i] = Float(h >> 8) * 0x1p-23 - 1
+            }
+        }
+    }
+
+    deinit { munmap(raw, bytes) }
+}
 
 // MARK: - Machine limits
 
@@ -35,44 +143,353 @@ func fmaPeak(threads: Int) -> Double {
     return best
 }
 
-// MARK: - Workload 1: nanoGPT CPU-config training step
+/// Σ p[0..<n] with eight independent 8-lane accumulators: a pure streaming read.
+@inline(never) func sumKernel(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+    var a0 = F8(), a1 = F8(), a2 = F8(), a3 = F8(), a4 = F8(), a5 = F8(), a6 = F8(), a7 = F8()
+    var i = 0
+    func ld(_ j: Int) -> F8 { UnsafeRawPointer(p + j).loadUnaligned(as: F8.self) }
+    while i + 64 <= n {
+        a0 += ld(i); a1 += ld(i + 8); a2 += ld(i + 16); a3 += ld(i + 24)
+        a4 += ld(i + 32); a5 += ld(i + 40); a6 += ld(i + 48); a7 += ld(i + 56)
+        i += 64
+    }
+    var s = ((a0 + a1) + (a2 + a3) + ((a4 + a5) + (a6 + a7))).sum()
+    while i < n { s += p[i]; i += 1 }
+    return s
+}
 
-func trainStep(config: GPTConfig, batch: Int, steps: Int, warmup: Int) -> (ms: Double, flopsPerStep: Double, params: Int) {
-    let model = GPT(config, seed: 1)
-    let opt = AdamW(model, lr: 1e-3, weightDecay: 0.1, beta2: 0.99)
+/// DRAM read bandwidth (GB/s): a SIMD sum over `bytes` on one thread and on all threads,
+/// best and median of several passes.
+func dramBandwidth(bytes: Int, passes: Int) -> (one: Double, allBest: Double, allMedian: Double) {
+    let buf = BigBuffer(count: bytes / 4, seed: 99)
+    let p = buf.pointer, n = buf.count
+    var sink: Float = 0
+    var one: [Double] = [], all: [Double] = []
+    for _ in 0..<passes {
+        var t0 = now()
+        sink += sumKernel(p, n)
+        one.append(Double(bytes) / (now() - t0) / 1e9)
+        let parts = UnsafeMutablePointer<Float>.allocate(capacity: Parallel.threads)
+        t0 = now()
+        Parallel.forEachIndexedChunk(n, grain: 1 << 16) { c, r in parts[c] = sumKernel(p + r.lowerBound, r.count) }
+        all.append(Double(bytes) / (now() - t0) / 1e9)
+        sink += parts[0]
+        parts.deallocate()
+    }
+    if sink == 12345 { print("") }   // keep the sums alive
+    return (one.max()!, all.max()!, median(all))
+}
+
+// MARK: - PyTorch peers
+
+struct PeerReply: Decodable {
+    var ready: Bool?
+    var torch: String?
+    var threads: Int?
+    var params: Int?
+    var times: [Double]?
+    var loss: Double?
+    var bytes: Int?
+    var freed: Bool?
+}
+
+/// The directory holding bench/peers: the working directory under `make`, else found from the
+/// executable's path (<root>/.build*/release/bench).
+func repoRoot() -> String {
+    let fm = FileManager.default
+    if fm.fileExists(atPath: "bench/peers") { return fm.currentDirectoryPath }
+    var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    for _ in 0..<4 {
+        url.deleteLastPathComponent()
+        if fm.fileExists(atPath: url.path + "/bench/peers") { return url.path }
+    }
+    return fm.currentDirectoryPath
+}
+
+/// The Python that runs the peers, and its torch version, or the reason there is none.
+func findTorch(root: String) -> (python: String, version: String)? {
+    let env = ProcessInfo.processInfo.environment
+    let python = env["REPLICATE_TORCH_PYTHON"] ?? root + "/.venv-bench/bin/python"
+    guard FileManager.default.isExecutableFile(atPath: python) else {
+        print("PyTorch peer: not available (\(python) not found; run `make bench-setup` or set REPLICATE_TORCH_PYTHON): running ours alone")
+        return nil
+    }
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: python)
+    p.arguments = ["-c", "import torch; print(torch.__version__)"]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    do { try p.run() } catch {
+        print("PyTorch peer: not available (\(python) does not run: \(error)): running ours alone")
+        return nil
+    }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    guard p.terminationStatus == 0 else {
+        print("PyTorch peer: not available (\(python) cannot import torch): running ours alone")
+        return nil
+    }
+    return (python, String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+}
+
+/// A peer script in `--serve` mode: one JSON request per line in, one JSON line out.
+final class Peer {
+    let name: String
+    private let process = Process()
+    private let input = Pipe(), output = Pipe()
+    private let errPath: String
+    private var buffer = Data()
+
+    init?(python: String, root: String, script: String, args: [String]) {
+        name = script
+        errPath = NSTemporaryDirectory() + "bench-peer-\(getpid())-\(script).err"
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [root + "/bench/peers/" + script] + args + ["--threads", "\(Parallel.threads)", "--serve"]
+        var env = ProcessInfo.processInfo.environment
+        env["THP_MEM_ALLOC_ENABLE"] = "1"          // huge pages for torch's large tensors, as for ours
+        env["OMP_NUM_THREADS"] = "\(Parallel.threads)"
+        process.environment = env
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle(forWritingAtPath: errPath)
+        do { try process.run() } catch {
+            print("  PyTorch peer \(script) did not start: \(error)")
+            return nil
+        }
+    }
+
+    /// The next reply, nil if the peer exited (its stderr tail is printed).
+    func read() -> PeerReply? {
+        while true {
+            if let nl = buffer.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = buffer[buffer.startIndex..<nl]
+                buffer = Data(buffer[(nl + 1)...])
+                if let r = try? JSONDecoder().decode(PeerReply.self, from: Data(line)) { return r }
+                continue   // not ours (a stray print): skip
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty {
+                let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+                print("  PyTorch peer \(name) exited; stderr tail:\n" + err.split(separator: "\n").suffix(8).map { "    " + $0 }.joined(separator: "\n"))
+                return nil
+            }
+            buffer.append(chunk)
+        }
+    }
+
+    func send(_ json: String) {
+        if process.isRunning { input.fileHandleForWriting.write(Data((json + "\n").utf8)) }
+    }
+
+    func request(_ json: String) -> PeerReply? {
+        guard process.isRunning else { return nil }
+        send(json)
+        return read()
+    }
+
+    deinit {
+        try? input.fileHandleForWriting.close()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: errPath)
+    }
+}
+
+// MARK: - Workloads 1 and 2: nanoGPT training step
+
+final class TrainSession {
+    let config: GPTConfig
+    let batch: Int
+    let model: GPT
+    let opt: AdamW
     var rng = RNG(seed: 2)
-    let t = config.blockSize
-    var times: [Double] = []
-    for i in 0..<(warmup + steps) {
+
+    init(config: GPTConfig, batch: Int) {
+        self.config = config
+        self.batch = batch
+        model = GPT(config, seed: 1)
+        opt = AdamW(model, lr: 1e-3, weightDecay: 0.1, beta2: 0.99)
+    }
+
+    /// One step on fresh random tokens (targets = inputs): seconds.
+    func step() -> Double {
+        let t = config.blockSize
         let x = (0..<(batch * t)).map { _ in Int32(rng.nextInt(below: config.vocabSize)) }
         let t0 = now()
         let loss = model.loss(x, targets: x, batch: batch, time: t)
         model.zeroGrad()
         loss.backward()
-        clipGradNorm(model.parameters(), maxNorm: 1)
+        _ = clipGradNorm(model.parameters(), maxNorm: 1)
         opt.update()
-        if i >= warmup { times.append(now() - t0) }
+        return now() - t0
     }
-    // nanoGPT's estimate_mfu: 6N + 12·L·H·Q·T FLOPs per token (N without wpe).
-    let n = Double(model.nonEmbeddingParameterCount)
-    let perToken = 6 * n + 12 * Double(config.nLayer * config.nHead * (config.nEmbd / config.nHead) * t)
-    return (median(times) * 1000, perToken * Double(batch * t), model.nonEmbeddingParameterCount)
+
+    /// nanoGPT's estimate_mfu: 6N + 12·L·H·Q·T FLOPs per token, N without wpe.
+    var flopsPerStep: Double {
+        let n = Double(model.nonEmbeddingParameterCount)
+        let perToken = 6 * n + 12 * Double(config.nLayer * config.nHead * (config.nEmbd / config.nHead) * config.blockSize)
+        return perToken * Double(batch * config.blockSize)
+    }
 }
 
+func benchTrain(title: String, config: GPTConfig, batch: Int, warmup: Int, steps: Int, rounds: Int,
+                torch: (python: String, version: String)?, root: String, peakAll: Double) {
+    let session = TrainSession(config: config, batch: batch)
+    let flops = session.flopsPerStep, tokens = Double(batch * config.blockSize)
+    print("\n\(title) (L\(config.nLayer) H\(config.nHead) C\(config.nEmbd), T\(config.blockSize), B\(batch), vocab \(config.vocabSize);"
+          + " \(f(Double(session.model.parameterCount) / 1e6, 2))M params, \(f(Double(session.model.nonEmbeddingParameterCount) / 1e6, 2))M non-embedding)")
+    print("  FLOPs/step by nanoGPT's estimate 6N + 12·L·H·Q·T per token (N = params without wpe): \(f(flops / 1e9, 2)) GFLOP")
+    print("  forward + backward + clip 1.0 + AdamW; \(warmup) warm-up step(s) each, then \(rounds) rounds of \(steps) step(s): ours, then PyTorch")
+    let peer = torch.flatMap {
+        Peer(python: $0.python, root: root, script: "train_gpt.py",
+             args: ["--vocab", "\(config.vocabSize)", "--block", "\(config.blockSize)", "--n-layer", "\(config.nLayer)",
+                    "--n-head", "\(config.nHead)", "--n-embd", "\(config.nEmbd)", "--batch", "\(batch)", "--warmup", "\(warmup)"])
+    }
+    for _ in 0..<warmup { _ = session.step() }
+    var peerAlive = peer != nil
+    if let peer {
+        if let r = peer.read(), r.ready == true {
+            if let p = r.params, p != session.model.parameterCount {
+                print("  note: PyTorch model has \(p) parameters, ours \(session.model.parameterCount)")
+            }
+        } else { peerAlive = false }
+    }
+    var ours: [Double] = [], theirs: [Double] = []
+    for _ in 0..<rounds {
+        for _ in 0..<steps { ours.append(session.step()) }
+        if peerAlive, let peer {
+            if let t = peer.request("{\"steps\": \(steps)}")?.times { theirs += t } else { peerAlive = false }
+        }
+    }
+    func row(_ name: String, _ times: [Double]) -> Double {
+        let s = median(times), g = flops / s / 1e9
+        print("  \(name.padding(toLength: 12, withPad: " ", startingAt: 0))\(pad(f(s * 1000), 10))\(pad(f(tokens / s, 0), 11))\(pad(f(g), 10))\(pad(f(100 * g / peakAll, 0) + "%", 9))"
+              + "   (min \(f(times.min()! * 1000)), max \(f(times.max()! * 1000)) ms, \(times.count) steps)")
+        return s
+    }
+    print("                 ms/step   tokens/s   GFLOP/s  of peak")
+    let a = row("ours", ours)
+    if !theirs.isEmpty {
+        let b = row("PyTorch", theirs)
+        print("  time ratio ours/PyTorch: \(f(a / b, 2))×" + (a < b ? "  (ours \(f(b / a, 2))× faster)" : "  (PyTorch \(f(a / b, 2))× faster)"))
+    } else if torch != nil {
+        print("  PyTorch peer failed: ours only")
+    }
+}
+
+// MARK: - Workload 3: single-query decode attention
+
+/// Times `body` after one warm-up call, until at least `minReps` calls and `minTime` seconds.
+func timeReps(minReps: Int = 3, minTime: Double = 0.25, _ body: () -> Void) -> [Double] {
+    body()
+    var times: [Double] = []
+    let start = now()
+    while times.count < 200 && (times.count < minReps || now() - start < minTime) {
+        let t = now()
+        body()
+        times.append(now() - t)
+    }
+    return times
+}
+
+func benchDecode(dims: [Int], contexts: [Int], rounds: Int, torch: (python: String, version: String)?, root: String,
+                 dram: Double) {
+    let heads = 16, threads = Parallel.threads
+    let threadsText = threads == 1 ? "1 thread" : "\(threads) threads"
+    print("\nSingle-query decode attention (B1 H\(heads), float32, out = softmax(q·Kᵀ/√d)·V): median ms per call")
+    print("  ours: decodeAttention (Sources/TensorCore/Kernels/DecodeAttention.swift) on \(threadsText); PyTorch: F.scaled_dot_product_attention")
+    print("  GB/s = K+V bytes / time; %DRAM = of the \(f(dram)) GB/s DRAM read limit above; \(rounds) rounds of ours, then a plain")
+    print("  \(threads)-thread SIMD sum over the same K+V bytes (\"read\": the read speed at that moment, on a shared machine), then PyTorch")
+    print("  (K+V of a few tens of MiB stays partly in the 32 MiB L3 between calls, so it can beat DRAM speed)")
+    let maxElems = heads * contexts.max()! * dims.max()!
+    let peer = torch.flatMap { Peer(python: $0.python, root: root, script: "decode_attention.py", args: ["--heads", "\(heads)"]) }
+    var peerAlive = peer?.read()?.ready == true
+    if peer != nil && !peerAlive { print("  PyTorch peer failed to start: ours only") }
+    // One K and one V of the largest size, filled once; each (d, N) uses a prefix, which is the
+    // contiguous (1, H, N, d) layout. The peer does the same with one torch storage, filling it
+    // while we fill ours.
+    let t0 = now()
+    if peerAlive, let peer { peer.send("{\"reserve\": \(maxElems)}") }
+    let kBuf = BigBuffer(count: maxElems, seed: 1), vBuf = BigBuffer(count: maxElems, seed: 2)
+    let qBuf = BigBuffer(count: heads * dims.max()!, seed: 3)
+    let out = UnsafeMutablePointer<Float>.allocate(capacity: heads * dims.max()!)
+    defer { out.deallocate() }
+    if peerAlive, let peer { peerAlive = peer.read()?.ready == true }
+    print("  (allocated and filled \(f(Double(2 * maxElems * 4) / 1_073_741_824, 1)) GiB of K+V per side in \(f(now() - t0)) s)")
+    print("     d        N  K+V MiB |  ours ms    GB/s  %DRAM | torch ms    GB/s  %DRAM | ours/torch | read GB/s  ours/read")
+    let parts = UnsafeMutablePointer<Float>.allocate(capacity: 2 * threads)
+    defer { parts.deallocate() }
+    var sink: Float = 0
+    for d in dims {
+        for n in contexts {
+            let elems = heads * n * d, bytes = Double(2 * elems * 4)
+            let scale = 1 / Float(d).squareRoot()
+            let workers = decodeAttentionWorkers(rows: heads, length: n, dim: d, threads: threads)
+            var ours: [Double] = [], theirs: [Double] = [], reads: [Double] = []
+            for _ in 0..<rounds {
+                ours += timeReps {
+                    decodeAttention(q: qBuf.pointer, k: kBuf.pointer, v: vBuf.pointer, out: out, rows: heads, length: n, dim: d,
+                                    scale: scale, workers: workers, threads: threads)
+                }
+                reads += timeReps {
+                    let (k, v) = (kBuf.pointer, vBuf.pointer)
+                    Parallel.forEachIndexedChunk(elems, grain: 1 << 14) { c, r in
+                        parts[c] = sumKernel(k + r.lowerBound, r.count) + sumKernel(v + r.lowerBound, r.count)
+                    }
+                    sink += parts[0]
+                }
+                if peerAlive, let peer {
+                    if let t = peer.request("{\"d\": \(d), \"n\": \(n), \"reps\": 3, \"min_time\": 0.25}")?.times {
+                        theirs += t
+                    } else { peerAlive = false }
+                }
+            }
+            let a = median(ours), ga = bytes / a / 1e9, gr = bytes / median(reads) / 1e9
+            var line = "  \(pad("\(d)", 4)) \(pad("\(n)", 8)) \(pad(f(bytes / 1_048_576, 0), 8)) | \(pad(f(a * 1000, 2), 8)) \(pad(f(ga), 7)) \(pad(f(100 * ga / dram, 0) + "%", 6))"
+            if !theirs.isEmpty {
+                let b = median(theirs), gb = bytes / b / 1e9
+                line += " | \(pad(f(b * 1000, 2), 8)) \(pad(f(gb), 7)) \(pad(f(100 * gb / dram, 0) + "%", 6)) | \(pad(f(a / b, 2), 9))×"
+            } else {
+                line += " |        —       —      — |          —"
+            }
+            print(line + " | \(pad(f(gr), 9)) \(pad(f(100 * ga / gr, 0) + "%", 10))")
+        }
+    }
+    if sink == 12345 { print("") }   // keep the sums alive
+}
+
+// MARK: - Main
+
+let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
 let threads = Parallel.threads
-print("Replicate benchmark — \(Provenance.current(seeds: [], threads: threads, root: FileManager.default.currentDirectoryPath).cpu), \(threads) threads, \(ISO8601DateFormatter().string(from: Date()))")
-let peak1 = fmaPeak(threads: 1), peakAll = fmaPeak(threads: threads)
-print(String(format: "fp32 FMA peak: %.1f GFLOP/s on 1 core, %.1f GFLOP/s on %d threads", peak1, peakAll, threads))
+let threadsText = threads == 1 ? "1 thread" : "\(threads) threads"
+let root = repoRoot()
+let started = now()
+print("Replicate benchmark — \(Provenance.current(seeds: [], threads: threads, root: root).cpu), \(threads) threads, \(ISO8601DateFormatter().string(from: Date()))")
+let torch = options.peer ? findTorch(root: root) : nil
+if let torch { print("PyTorch peer: torch \(torch.version) (\(torch.python)), torch.set_num_threads(\(threads)), float32") }
+else if !options.peer { print("PyTorch peer: disabled (--no-peer): running ours alone") }
 
-let baby = GPTConfig(vocabSize: 65, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128)
-let b = trainStep(config: baby, batch: 12, steps: 40, warmup: 5)
-let gflops = b.flopsPerStep / (b.ms / 1000) / 1e9
-print(String(format: "nanoGPT baby training step (L4 H4 C128, T64, B12, %.2fM params): %.1f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of the %d-thread peak",
-             Double(b.params) / 1e6, b.ms, 768 / (b.ms / 1000), gflops, 100 * gflops / peakAll, threads))
-if CommandLine.arguments.contains("--full") {
-    let full = GPTConfig(vocabSize: 65, blockSize: 256, nLayer: 6, nHead: 6, nEmbd: 384)
-    let f = trainStep(config: full, batch: 64, steps: 3, warmup: 1)
-    let g = f.flopsPerStep / (f.ms / 1000) / 1e9
-    print(String(format: "nanoGPT full training step (L6 H6 C384, T256, B64): %.0f ms/step, %.0f tokens/s, %.1f GFLOP/s = %.0f%% of peak",
-                 f.ms, 16384 / (f.ms / 1000), g, 100 * g / peakAll))
+print("\nMachine limits")
+let peak1 = fmaPeak(threads: 1), peakAll = fmaPeak(threads: threads)
+print("  fp32 FMA peak (12 independent 8-lane FMA chains): \(f(peak1)) GFLOP/s on 1 core, \(f(peakAll)) GFLOP/s on \(threadsText)")
+let dram = dramBandwidth(bytes: 1 << 30, passes: options.quick ? 4 : 7)
+print("  DRAM read (SIMD sum over 1 GiB): \(f(dram.one)) GB/s on 1 thread, \(f(dram.allBest)) GB/s on \(threadsText) (best; median \(f(dram.allMedian)))")
+
+let w = options.workloads
+if w.contains("train") {
+    benchTrain(title: "nanoGPT baby training step", config: GPTConfig(vocabSize: 65, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128),
+               batch: 12, warmup: 3, steps: options.quick ? 5 : 10, rounds: options.rounds ?? (options.quick ? 2 : 3),
+               torch: torch, root: root, peakAll: peakAll)
 }
+if w.contains("full") {
+    benchTrain(title: "nanoGPT shakespeare_char training step", config: GPTConfig(vocabSize: 65, blockSize: 256, nLayer: 6, nHead: 6, nEmbd: 384),
+               batch: 64, warmup: 1, steps: 1, rounds: options.rounds ?? 2, torch: torch, root: root, peakAll: peakAll)
+}
+if w.contains("decode") {
+    let contexts = options.contexts ?? (options.quick ? [1024, 16384, 131_072] : (10...19).map { 1 << $0 })
+    benchDecode(dims: options.dims ?? [64, 128], contexts: contexts, rounds: options.rounds ?? (options.quick ? 2 : 3),
+                torch: torch, root: root, dram: dram.allBest)
+}
+print("\ntotal \(f(now() - started, 0)) s")

@@ -118,6 +118,8 @@ public final class GPT: Module {
     public let blocks: [Block]
     public let lnF: LayerNorm
     public let drop: DropoutState
+    /// True when the MLP activation was swapped (it may mix along time: no KV-cache decoding).
+    public let hasCustomActivation: Bool
 
     /// The standard model. `makeAttention`/`activation` let a paper swap the token mixer or
     /// the MLP activation while keeping everything else (and the parameter names) identical.
@@ -125,6 +127,7 @@ public final class GPT: Module {
                 makeAttention: ((GPTConfig, DropoutState, inout RNG) -> SequenceLayer)? = nil,
                 activation: ((Tensor) -> Tensor)? = nil) {
         self.config = config
+        hasCustomActivation = activation != nil
         var rng = RNG(seed: seed)
         let drop = DropoutState(seed: seed &+ 0x5EED)
         self.drop = drop
@@ -202,12 +205,22 @@ public final class GPT: Module {
         let wasTraining = training
         training = false
         defer { training = wasTraining }
+        // With a KV cache while the context fits the block; after that nanoGPT crops the context,
+        // every position shifts, and each step re-runs the cropped prefix.
+        let cache = supportsKVCache && !prompt.isEmpty ? makeKVCache(batch: 1) : nil
         noGrad {
             for _ in 0..<count {
-                let context = Array(tokens.suffix(config.blockSize))
-                let logits = self(context, batch: 1, time: context.count)
                 let v = config.vocabSize
-                var last = (0..<v).map { logits.data[(context.count - 1) * v + $0] / temperature }
+                let logits: Tensor, lastRow: Int
+                if let cache, tokens.count <= config.blockSize {
+                    var next: Tensor?   // feeds the prompt on the first step, then one token
+                    while cache.length < tokens.count { next = step([tokens[cache.length]], cache: cache) }
+                    (logits, lastRow) = (next!, 0)
+                } else {
+                    let context = Array(tokens.suffix(config.blockSize))
+                    (logits, lastRow) = (self(context, batch: 1, time: context.count), context.count - 1)
+                }
+                var last = (0..<v).map { logits.data[lastRow * v + $0] / temperature }
                 if let k = topK, k < v {
                     let cutoff = last.sorted(by: >)[k - 1]
                     last = last.map { $0 < cutoff ? -.infinity : $0 }

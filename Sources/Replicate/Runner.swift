@@ -110,7 +110,7 @@ public final class Run: @unchecked Sendable {
             ("seeds", seeds.map(String.init).joined(separator: ", ")), ("threads", "\(provenance.threads)"),
             ("machine", provenance.cpu), ("BLAS", provenance.blas), ("Swift", provenance.swiftVersion),
             ("date", provenance.date), ("wall time", duration(Date().timeIntervalSince(started))),
-            ("config", "`\(configJSON)`"),
+            ("config", configJSON),
         ]
         let report = Report(claims: claims, measured: measurements, runScale: scale, header: header,
                             figures: figures, deviations: deviations, sections: sections)

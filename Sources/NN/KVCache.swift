@@ -1,0 +1,101 @@
+import Foundation
+import TensorCore
+
+// Incremental (KV-cached) decoding for the standard GPT: each new token attends to the keys
+// and values of every earlier position kept from previous steps, so a step costs O(T·C)
+// instead of re-running the whole O(T²·C) prefix. Inference only (no autograd).
+
+/// Keys and values of every layer for `batch` sequences, up to `capacity` positions.
+/// Layout per layer: (B, H, capacity, D), so one (batch, head) row is contiguous.
+public final class KVCache {
+    public let batch: Int, heads: Int, headDim: Int, capacity: Int
+    /// Positions filled so far (the same for every sequence in the batch).
+    public private(set) var length = 0
+    let keys: [Buffer]
+    let values: [Buffer]
+
+    public init(layers: Int, batch: Int, heads: Int, headDim: Int, capacity: Int) {
+        self.batch = batch; self.heads = heads; self.headDim = headDim; self.capacity = capacity
+        keys = (0..<layers).map { _ in Buffer(count: batch * heads * capacity * headDim, zeroed: false) }
+        values = (0..<layers).map { _ in Buffer(count: batch * heads * capacity * headDim, zeroed: false) }
+    }
+
+    /// Bytes held for keys and values (float32), the number the KV-cache comparisons count.
+    public var bytes: Int { 2 * keys.count * batch * heads * capacity * headDim * MemoryLayout<Float>.size }
+
+    public func reset() { length = 0 }
+    func advance() { length += 1 }
+}
+
+extension CausalSelfAttention {
+    /// One decoding step: `x` (B, C) is the layer-normed input at position `cache.length`;
+    /// its key and value are appended to layer `layer` of the cache and the query attends to
+    /// positions 0...length. Returns (B, C) after `c_proj`.
+    func step(_ x: Tensor, cache: KVCache, layer: Int) -> Tensor {
+        let b = x.shape[0], c = x.shape[1], d = c / nHead, pos = cache.length
+        let qkv = cAttn(x)                                               // (B, 3C)
+        let kc = cache.keys[layer].pointer, vc = cache.values[layer].pointer, p = qkv.data
+        let rowStride = cache.capacity * d
+        for bi in 0..<b {
+            for h in 0..<nHead {
+                let row = (bi * nHead + h) * rowStride + pos * d
+                (kc + row).update(from: p + bi * 3 * c + c + h * d, count: d)
+                (vc + row).update(from: p + bi * 3 * c + 2 * c + h * d, count: d)
+            }
+        }
+        let out = Tensor.zeros([b, c])
+        let po = out.data, scale = 1 / Float(d).squareRoot()
+        Parallel.forEachChunk(b * nHead) { rows in
+            var scores = [Float](repeating: 0, count: pos + 1)
+            for r in rows {
+                let bi = r / nHead, h = r % nHead
+                let q = p + bi * 3 * c + h * d, o = po + bi * c + h * d
+                let k = kc + r * rowStride, v = vc + r * rowStride
+                if d % 8 == 0 {
+                    decodeAttention(q: q, k: k, v: v, out: o, rows: 1, length: pos + 1, dim: d, scale: scale, workers: 1)
+                } else {
+                    var mx = -Float.infinity
+                    for j in 0...pos { scores[j] = dot(q, k + j * d, d) * scale; mx = Swift.max(mx, scores[j]) }
+                    var sum: Float = 0
+                    for j in 0...pos { scores[j] = Foundation.exp(scores[j] - mx); sum += scores[j] }
+                    o.update(repeating: 0, count: d)
+                    for j in 0...pos { axpy(scores[j] / sum, v + j * d, o, d) }
+                }
+            }
+        }
+        return cProj(out)
+    }
+}
+
+extension GPT {
+    /// Whether `step` can be used: standard attention in every block and the default
+    /// (pointwise) MLP activation. Papers that swap in sequence-mixing layers decode by
+    /// re-running the prefix instead.
+    public var supportsKVCache: Bool {
+        !hasCustomActivation && blocks.allSatisfy { $0.attn is CausalSelfAttention }
+    }
+
+    public func makeKVCache(batch: Int, capacity: Int? = nil) -> KVCache {
+        KVCache(layers: config.nLayer, batch: batch, heads: config.nHead, headDim: config.nEmbd / config.nHead,
+                capacity: capacity ?? config.blockSize)
+    }
+
+    /// Logits (B, V) for the next token after feeding `tokens` (one per sequence) at position
+    /// `cache.length`; equal to the last row of the full forward pass over the whole prefix.
+    public func step(_ tokens: [Int32], cache: KVCache) -> Tensor {
+        precondition(supportsKVCache, "this GPT has layers without a KV-cache step")
+        precondition(tokens.count == cache.batch, "one token per sequence: \(tokens.count) for batch \(cache.batch)")
+        precondition(cache.length < Swift.min(cache.capacity, config.blockSize), "KV cache full at \(cache.length) positions")
+        return noGrad {
+            let b = tokens.count
+            var x = wte(tokens, shape: [b]) + wpe([Int32(cache.length)], shape: [1])      // (B, C)
+            for (i, block) in blocks.enumerated() {
+                let attn = block.attn as! CausalSelfAttention
+                x = x + attn.step(block.ln1(x), cache: cache, layer: i)
+                x = x + block.mlp(block.ln2(x))
+            }
+            cache.advance()
+            return matmul(lnF(x), wte.weight, transposeB: true)
+        }
+    }
+}
