@@ -31,6 +31,7 @@ setup: .setup-done
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 	@python3 -c 'import h5py' 2>/dev/null || python3 -m pip install -q h5py 2>/dev/null || \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-h5py >/dev/null 2>&1 || \
 	  echo "note: h5py not installed; the h5py interop tests will be skipped"
 	@touch .setup-done
 
