@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TensorCore
+@testable import TensorCore
 
 /// The public SIMD and GEMM kernels against Double references.
 
@@ -199,5 +199,24 @@ private func expFailure(_ x: Float, _ y: Float) -> String? {
         let cl = closeness(got, ref, atol: 0, rtol: 0)
         #expect(cl.ok, "gemm \(c): \(cl)")
         #expect(padding.allSatisfy { $0 == sentinel }, "gemm \(c) wrote into C's padding")
+    }
+}
+
+/// Large buffers are recycled by exact size (LargeBlockCache): a recycled block must come back
+/// zeroed when asked, and the cache must stay within its bound.
+struct LargeBlockCacheTests {
+    @Test func recycledLargeBuffersAreZeroedAndBounded() throws {
+        let count = (33 << 20) / 4 + 13            // above the 32 MiB floor, an unusual size
+        var first: Buffer? = Buffer(count: count, zeroed: false)
+        let address = first!.pointer
+        first!.pointer.update(repeating: .nan, count: count)
+        first = nil                                 // into the cache
+        let second = Buffer(count: count, zeroed: true)
+        #expect(second.pointer == address)          // the same block, reused
+        var nonZero = 0
+        for i in stride(from: 0, to: count, by: 1) where second.pointer[i] != 0 { nonZero += 1 }
+        #expect(nonZero == 0)
+        #expect(LargeBlockCache.cachedBytes <= LargeBlockCache.capacity)
+        #expect(LargeBlockCache.take(bytes: 1 << 20) == nil)   // small blocks are never cached
     }
 }
