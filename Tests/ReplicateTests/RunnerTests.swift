@@ -23,6 +23,21 @@ let nanogptExecutable: String? = {
     return nil
 }()
 
+/// An executable of this package built beside this test bundle (or in .build/debug|release).
+func packageExecutable(_ name: String) -> String? {
+    var dir = Bundle.main.bundleURL
+    for _ in 0..<4 {
+        let candidate = dir.appendingPathComponent(name).path
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    for config in ["debug", "release"] {
+        let p = "\(packageRoot)/.build/\(config)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: p) { return p }
+    }
+    return nil
+}
+
 /// A python that imports torch and h5py: $REPLICATE_TORCH_PYTHON or make bench-setup's venv.
 let torchPython: String? = {
     let candidates = [ProcessInfo.processInfo.environment["REPLICATE_TORCH_PYTHON"], packageRoot + "/.venv-bench/bin/python"]
@@ -163,6 +178,47 @@ struct ResumeTests {
         #expect(p.terminationStatus == 0, "\(text)")
         #expect(text.contains("loss: ours"), "the loss was not compared:\n\(text)")
         #expect(text.contains("transformer.h.0.attn.weights"), "\(text)")
+    }
+
+    /// Every Hilsenbek variant (attention, min/max/mean, both context vectors, the activation
+    /// replacement), trained briefly, loaded into the independent PyTorch model of
+    /// papers/hilsenbek/reference/check_pytorch.py: same activations and loss. Needs torch.
+    @Test(.enabled(if: torchPython != nil && packageExecutable("hilsenbek") != nil, "no torch python or no hilsenbek binary"))
+    func hilsenbekVariantsAgreeWithPyTorch() throws {
+        let runs = try temporaryDirectory("hilsenbek-torch")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: packageExecutable("hilsenbek")!)
+        p.arguments = ["run", "--runs", runs, "--preset", "ci", "--threads", "2", "n_layer=2", "n_head=2", "n_embd=32",
+                       "block_size=16", "batch_size=4", "max_iters=30", "lr_decay_iters=30", "warmup_iters=5",
+                       "eval_interval=15", "eval_iters=2", "checkpoint_interval=15", "sample_chars=10", "leak_eval_batches=1"]
+        p.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
+        var env = ProcessInfo.processInfo.environment
+        env["REPLICATE_ROOT"] = packageRoot
+        p.environment = env
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        try #require(p.terminationStatus == 0, "\(log)")
+        let dirs = try FileManager.default.contentsOfDirectory(atPath: runs + "/hilsenbek")
+        try #require(dirs.count == 1, "\(dirs)")
+        let check = Process()
+        check.executableURL = URL(fileURLWithPath: torchPython!)
+        check.arguments = [packageRoot + "/papers/hilsenbek/reference/check_pytorch.py", runs + "/hilsenbek/" + dirs[0] + "/seed-1"]
+        let out = Pipe()
+        check.standardOutput = out
+        check.standardError = out
+        try check.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        check.waitUntilExit()
+        #expect(check.terminationStatus == 0, "\(text)")
+        #expect(text.contains("7 variant(s)"), "\(text)")
+        for variant in ["min", "max_context", "max_prefix_context", "mlp_min"] {
+            #expect(text.contains("== \(variant) ("), "\(variant) was not compared:\n\(text)")
+        }
     }
 
     @Test func badCommandLinesAreOneLineErrors() throws {
