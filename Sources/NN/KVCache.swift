@@ -46,7 +46,7 @@ extension CausalSelfAttention {
         let out = Tensor.zeros([b, c])
         let po = out.data, scale = 1 / Float(d).squareRoot()
         Parallel.forEachChunk(b * nHead) { rows in
-            var scores = [Float](repeating: 0, count: pos + 1)
+            var scores = [Float](repeating: 0, count: d % 8 == 0 ? 0 : pos + 1)   // the scalar path's only
             for r in rows {
                 let bi = r / nHead, h = r % nHead
                 let q = p + bi * 3 * c + h * d, o = po + bi * c + h * d

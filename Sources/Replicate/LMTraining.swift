@@ -23,6 +23,55 @@ public struct LMTrainConfig: Codable, Equatable, Sendable {
     public init() {}
 }
 
+/// A paper config built on nanoGPT's shakespeare_char hyperparameters under nanoGPT's names.
+/// Each paper keeps its own `Config` (the fields it shows and overrides); conforming derives the
+/// training loop's config, the model config and the claims' scale from those fields.
+public protocol NanoGPTHyperparameters {
+    var nLayer: Int { get }
+    var nHead: Int { get }
+    var nEmbd: Int { get }
+    var dropout: Float { get }
+    var bias: Bool { get }
+    var batchSize: Int { get }
+    var blockSize: Int { get }
+    var maxIters: Int { get }
+    var evalInterval: Int { get }
+    var evalIters: Int { get }
+    var learningRate: Double { get }
+    var minLr: Double { get }
+    var warmupIters: Int { get }
+    var lrDecayIters: Int { get }
+    var weightDecay: Double { get }
+    var beta1: Double { get }
+    var beta2: Double { get }
+    var gradClip: Float { get }
+    var checkpointInterval: Int { get }
+}
+
+extension NanoGPTHyperparameters {
+    public var train: LMTrainConfig {
+        var t = LMTrainConfig()
+        t.batchSize = batchSize; t.blockSize = blockSize; t.maxIters = maxIters; t.evalInterval = evalInterval
+        t.evalIters = evalIters; t.learningRate = learningRate; t.minLR = minLr; t.warmupIters = warmupIters
+        t.lrDecayIters = lrDecayIters; t.weightDecay = weightDecay; t.beta1 = beta1; t.beta2 = beta2
+        t.gradClip = gradClip; t.checkpointInterval = checkpointInterval
+        return t
+    }
+
+    public func model(vocabSize: Int) -> GPTConfig {
+        GPTConfig(vocabSize: vocabSize, blockSize: blockSize, nLayer: nLayer, nHead: nHead, nEmbd: nEmbd, dropout: dropout, bias: bias)
+    }
+
+    /// nanoGPT's README CPU run (L4 H4 C128, block 64, batch 12, 2000 iterations), the scale
+    /// the language-model claims are judged at.
+    public var isBabyCPU: Bool {
+        nLayer == 4 && nHead == 4 && nEmbd == 128 && blockSize == 64 && batchSize == 12 && maxIters == 2000
+    }
+
+    /// The claims' scale: the README's CPU run, or something smaller.
+    public var scale: String { isBabyCPU ? "baby-cpu" : "ci" }
+}
+
 /// Train a GPT-style model with nanoGPT's loop: iterations 0...maxIters (maxIters+1 updates),
 /// an estimate of train and val loss every `evalInterval` iterations (before that iteration's
 /// update), warmup + cosine LR, gradient clipping, AdamW.

@@ -8,21 +8,6 @@ import Testing
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
 
-/// The nanogpt executable built beside this test bundle (`swift build --build-tests` builds it).
-let nanogptExecutable: String? = {
-    var dir = Bundle.main.bundleURL
-    for _ in 0..<4 {
-        let candidate = dir.appendingPathComponent("nanogpt").path
-        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    for config in ["debug", "release"] {
-        let p = "\(packageRoot)/.build/\(config)/nanogpt"
-        if FileManager.default.isExecutableFile(atPath: p) { return p }
-    }
-    return nil
-}()
-
 /// An executable of this package built beside this test bundle (or in .build/debug|release).
 func packageExecutable(_ name: String) -> String? {
     var dir = Bundle.main.bundleURL
@@ -37,6 +22,9 @@ func packageExecutable(_ name: String) -> String? {
     }
     return nil
 }
+
+/// The nanogpt executable (`swift build --build-tests` builds it).
+let nanogptExecutable = packageExecutable("nanogpt")
 
 /// A python that imports torch and h5py: $REPLICATE_TORCH_PYTHON or make bench-setup's venv.
 let torchPython: String? = {
@@ -65,9 +53,10 @@ let tinyRun = ["--preset", "ci", "--threads", "2", "n_layer=1", "n_head=2", "n_e
                "batch_size=4", "max_iters=120", "lr_decay_iters=120", "warmup_iters=10", "eval_interval=40",
                "eval_iters=2", "checkpoint_interval=20", "sample_chars=20"]
 
-func launch(_ args: [String]) throws -> (Process, Pipe) {
+/// Starts a paper's executable (nanogpt unless named) in the package root; its stderr is returned.
+func launch(_ args: [String], executable: String? = nil) throws -> (Process, Pipe) {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: nanogptExecutable!)
+    p.executableURL = URL(fileURLWithPath: executable ?? nanogptExecutable!)
     p.arguments = args
     p.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
     var env = ProcessInfo.processInfo.environment
@@ -80,11 +69,25 @@ func launch(_ args: [String]) throws -> (Process, Pipe) {
     return (p, err)
 }
 
-func runToEnd(_ args: [String]) throws -> (status: Int32, log: String) {
-    let (p, err) = try launch(args)
+func runToEnd(_ args: [String], executable: String? = nil) throws -> (status: Int32, log: String) {
+    let (p, err) = try launch(args, executable: executable)
     let data = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// Runs a paper's reference/check_pytorch.py on a seed folder with the torch python.
+func runPyTorchCheck(paper: String, _ seedDir: String) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: torchPython!)
+    p.arguments = [packageRoot + "/papers/\(paper)/reference/check_pytorch.py", seedDir]
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, text)
 }
 
 func onlyRunDir(_ runs: String) throws -> String {
@@ -166,16 +169,8 @@ struct ResumeTests {
         let short = tinyRun.map { $0.hasPrefix("max_iters=") ? "max_iters=30" : $0.hasPrefix("lr_decay_iters=") ? "lr_decay_iters=30" : $0 }
         let r = try runToEnd(["run", "--runs", runs] + short)
         try #require(r.status == 0, "\(r.log)")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: torchPython!)
-        p.arguments = [packageRoot + "/papers/nanogpt/reference/check_pytorch.py", try onlyRunDir(runs) + "/seed-1"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(text)")
+        let (status, text) = try runPyTorchCheck(paper: "nanogpt", try onlyRunDir(runs) + "/seed-1")
+        #expect(status == 0, "\(text)")
         #expect(text.contains("loss: ours"), "the loss was not compared:\n\(text)")
         #expect(text.contains("transformer.h.0.attn.weights"), "\(text)")
     }
@@ -187,34 +182,15 @@ struct ResumeTests {
     func hilsenbekVariantsAgreeWithPyTorch() throws {
         let runs = try temporaryDirectory("hilsenbek-torch")
         defer { try? FileManager.default.removeItem(atPath: runs) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: packageExecutable("hilsenbek")!)
-        p.arguments = ["run", "--runs", runs, "--preset", "ci", "--threads", "2", "n_layer=2", "n_head=2", "n_embd=32",
-                       "block_size=16", "batch_size=4", "max_iters=30", "lr_decay_iters=30", "warmup_iters=5",
-                       "eval_interval=15", "eval_iters=2", "checkpoint_interval=15", "sample_chars=10", "leak_eval_batches=1"]
-        p.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
-        var env = ProcessInfo.processInfo.environment
-        env["REPLICATE_ROOT"] = packageRoot
-        p.environment = env
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = Pipe()
-        try p.run()
-        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        try #require(p.terminationStatus == 0, "\(log)")
+        let r = try runToEnd(["run", "--runs", runs, "--preset", "ci", "--threads", "2", "n_layer=2", "n_head=2", "n_embd=32",
+                              "block_size=16", "batch_size=4", "max_iters=30", "lr_decay_iters=30", "warmup_iters=5",
+                              "eval_interval=15", "eval_iters=2", "checkpoint_interval=15", "sample_chars=10", "leak_eval_batches=1"],
+                             executable: packageExecutable("hilsenbek")!)
+        try #require(r.status == 0, "\(r.log)")
         let dirs = try FileManager.default.contentsOfDirectory(atPath: runs + "/hilsenbek")
         try #require(dirs.count == 1, "\(dirs)")
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: torchPython!)
-        check.arguments = [packageRoot + "/papers/hilsenbek/reference/check_pytorch.py", runs + "/hilsenbek/" + dirs[0] + "/seed-1"]
-        let out = Pipe()
-        check.standardOutput = out
-        check.standardError = out
-        try check.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        check.waitUntilExit()
-        #expect(check.terminationStatus == 0, "\(text)")
+        let (status, text) = try runPyTorchCheck(paper: "hilsenbek", runs + "/hilsenbek/" + dirs[0] + "/seed-1")
+        #expect(status == 0, "\(text)")
         #expect(text.contains("7 variant(s)"), "\(text)")
         for variant in ["min", "max_context", "max_prefix_context", "mlp_min"] {
             #expect(text.contains("== \(variant) ("), "\(variant) was not compared:\n\(text)")

@@ -17,7 +17,7 @@ import Replicate
 
 // MARK: - Config (nanoGPT's names; `key=value` on the command line overrides any of them)
 
-struct Config: Codable, Sendable {
+struct Config: Codable, Sendable, NanoGPTHyperparameters {
     // model (nanoGPT's README CPU line: --n_layer=4 --n_head=4 --n_embd=128 --block_size=64 --dropout=0.0)
     var nLayer = 4
     var nHead = 4
@@ -45,25 +45,6 @@ struct Config: Codable, Sendable {
     var sampleChars = 300
     /// Batches of validation windows for the window vs prefix-only loss (the leak diagnostic).
     var leakEvalBatches = 2
-
-    var train: LMTrainConfig {
-        var t = LMTrainConfig()
-        t.batchSize = batchSize; t.blockSize = blockSize; t.maxIters = maxIters; t.evalInterval = evalInterval
-        t.evalIters = evalIters; t.learningRate = learningRate; t.minLR = minLr; t.warmupIters = warmupIters
-        t.lrDecayIters = lrDecayIters; t.weightDecay = weightDecay; t.beta1 = beta1; t.beta2 = beta2
-        t.gradClip = gradClip; t.checkpointInterval = checkpointInterval
-        return t
-    }
-
-    func model(vocabSize: Int) -> GPTConfig {
-        GPTConfig(vocabSize: vocabSize, blockSize: blockSize, nLayer: nLayer, nHead: nHead, nEmbd: nEmbd, dropout: dropout, bias: bias)
-    }
-
-    /// The claims' scale: nanoGPT's README CPU run, or something smaller.
-    var scale: String { isBabyCPU ? "baby-cpu" : "ci" }
-    var isBabyCPU: Bool {
-        nLayer == 4 && nHead == 4 && nEmbd == 128 && blockSize == 64 && batchSize == 12 && maxIters == 2000
-    }
 }
 
 let ci: Config = {
