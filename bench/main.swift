@@ -33,6 +33,7 @@ struct Options {
     var quick = false
     var rounds: Int?
     var peer = true
+    var profile = false
     var contexts: [Int]?
     var dims: [Int]?
 
@@ -60,12 +61,13 @@ struct Options {
             case "--full": o.workloads.formUnion(["train", "full"])   // the old flag
             case "--quick": o.quick = true
             case "--no-peer": o.peer = false
+            case "--profile": o.profile = true
             case "--rounds": o.rounds = ints(value()).first
             case "--threads": Parallel.setThreads(ints(value()).first!)
             case "--contexts": o.contexts = ints(value())
             case "--dims": o.dims = ints(value())
             case "-h", "--help":
-                print("usage: bench [limits] [train] [full] [decode] [--quick] [--rounds N] [--threads N] [--no-peer] [--contexts 1k,64k,...] [--dims 64,128]")
+                print("usage: bench [limits] [train] [full] [decode] [--quick] [--rounds N] [--threads N] [--no-peer] [--profile] [--contexts 1k,64k,...] [--dims 64,128]")
                 exit(0)
             default: fail("unknown argument \(args[i]) (try --help)")
             }
@@ -317,11 +319,16 @@ final class TrainSession {
         let t = config.blockSize
         let x = (0..<(batch * t)).map { _ in Int32(rng.nextInt(below: config.vocabSize)) }
         let t0 = now()
+        OpProfile.lap("(between steps)")
         let loss = model.loss(x, targets: x, batch: batch, time: t)
         model.zeroGrad()
+        OpProfile.lap("zeroGrad")
         loss.backward()
+        OpProfile.lap("(backward glue)")
         _ = clipGradNorm(model.parameters(), maxNorm: 1)
+        OpProfile.lap("clipGradNorm")
         opt.update()
+        OpProfile.lap("AdamW")
         return now() - t0
     }
 
@@ -334,7 +341,7 @@ final class TrainSession {
 }
 
 func benchTrain(title: String, config: GPTConfig, batch: Int, warmup: Int, steps: Int, rounds: Int,
-                torch: (python: String, version: String)?, root: String, peakAll: Double) {
+                torch: (python: String, version: String)?, root: String, peakAll: Double, profile: Bool) {
     let session = TrainSession(config: config, batch: batch)
     let flops = session.flopsPerStep, tokens = Double(batch * config.blockSize)
     print("\n\(title) (L\(config.nLayer) H\(config.nHead) C\(config.nEmbd), T\(config.blockSize), B\(batch), vocab \(config.vocabSize);"
@@ -375,6 +382,20 @@ func benchTrain(title: String, config: GPTConfig, batch: Int, warmup: Int, steps
         print("  time ratio ours/PyTorch: \(f(a / b, 2))×" + (a < b ? "  (ours \(f(b / a, 2))× faster)" : "  (PyTorch \(f(a / b, 2))× faster)"))
     } else if torch != nil {
         print("  PyTorch peer failed: ours only")
+    }
+    if profile { printProfile(session, steps: steps * rounds) }
+}
+
+/// Wall time per op over `steps` more steps of ours (forward ops: time since the previous op).
+func printProfile(_ session: TrainSession, steps: Int) {
+    OpProfile.isEnabled = true
+    OpProfile.reset()
+    var total = 0.0
+    for _ in 0..<steps { total += session.step() }
+    OpProfile.isEnabled = false
+    print("  profile over \(steps) more steps of ours (\(f(total / Double(steps) * 1000)) ms/step; ∂op = its backward rule):")
+    for e in OpProfile.entries where e.name != "(between steps)" && e.seconds / total >= 0.002 {
+        print("    \(e.name.padding(toLength: 22, withPad: " ", startingAt: 0))\(pad(f(e.seconds / Double(steps) * 1000, 2), 7)) ms  \(pad(f(100 * e.seconds / total, 1), 5))%  \(pad("\(e.calls / steps)", 4))×/step")
     }
 }
 
@@ -481,11 +502,11 @@ let w = options.workloads
 if w.contains("train") {
     benchTrain(title: "nanoGPT baby training step", config: GPTConfig(vocabSize: 65, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128),
                batch: 12, warmup: 3, steps: options.quick ? 5 : 10, rounds: options.rounds ?? (options.quick ? 2 : 3),
-               torch: torch, root: root, peakAll: peakAll)
+               torch: torch, root: root, peakAll: peakAll, profile: options.profile)
 }
 if w.contains("full") {
     benchTrain(title: "nanoGPT shakespeare_char training step", config: GPTConfig(vocabSize: 65, blockSize: 256, nLayer: 6, nHead: 6, nEmbd: 384),
-               batch: 64, warmup: 1, steps: 1, rounds: options.rounds ?? 2, torch: torch, root: root, peakAll: peakAll)
+               batch: 64, warmup: 1, steps: 1, rounds: options.rounds ?? 2, torch: torch, root: root, peakAll: peakAll, profile: options.profile)
 }
 if w.contains("decode") {
     let contexts = options.contexts ?? (options.quick ? [1024, 16384, 131_072] : (10...19).map { 1 << $0 })

@@ -46,22 +46,20 @@ public final class AdamW {
         let bc2Sqrt = Float((1 - pow(beta2, Double(step))).squareRoot())
         let stepSize = Float(lr / bc1)
         let eps = Float(eps), w1 = Float(1 - beta1), b2 = Float(beta2), w2 = Float(1 - beta2)
+        // Every parameter with a gradient, laid end to end and cut evenly over the threads:
+        // most tensors here are far too small to be worth splitting one at a time.
+        var work: [(step: AdamWStep, p: Tensor, g: Tensor, m: Tensor, v: Tensor)] = []
         for group in groups {
-            let decay = Float(1 - lr * group.weightDecay)
+            let decay: Float? = group.weightDecay != 0 ? Float(1 - lr * group.weightDecay) : nil
+            let step = AdamWStep(decay: decay, w1: w1, beta2: b2, w2: w2, stepSize: stepSize, bc2Sqrt: bc2Sqrt, eps: eps)
             for (name, p) in group.params {
                 guard let grad = p.grad else { continue }
-                let g = grad.data, x = p.data, m = expAvg[name]!.data, v = expAvgSq[name]!.data
-                Parallel.forEachChunk(p.count, grain: 1 << 15) { r in
-                    for i in r {
-                        if group.weightDecay != 0 { x[i] *= decay }
-                        // exp_avg.lerp_(grad, 1 − β1): PyTorch's lerp is a + w·(b − a) for w < 0.5.
-                        m[i] = w1 < 0.5 ? m[i] + w1 * (g[i] - m[i]) : g[i] - (g[i] - m[i]) * (1 - w1)
-                        v[i] = v[i] * b2 + w2 * g[i] * g[i]
-                        let denom = v[i].squareRoot() / bc2Sqrt + eps
-                        x[i] += -stepSize * (m[i] / denom)
-                    }
-                }
+                work.append((step, p, grad, expAvg[name]!, expAvgSq[name]!))
             }
+        }
+        Parallel.forEachSegmentPiece(work.map { $0.p.count }) { _, s, r in
+            let w = work[s], o = r.lowerBound
+            w.step.apply(p: w.p.data + o, m: w.m.data + o, v: w.v.data + o, g: w.g.data + o, count: r.count)
         }
     }
 
@@ -83,19 +81,17 @@ public final class AdamW {
 /// Returns the norm before clipping.
 @discardableResult
 public func clipGradNorm(_ params: [Tensor], maxNorm: Float) -> Float {
-    var total = 0.0
-    for p in params {
-        guard let g = p.grad else { continue }
-        var s = 0.0
-        for i in 0..<g.count { s += Double(g.data[i]) * Double(g.data[i]) }
-        total += s
+    let grads = params.compactMap(\.grad)
+    let lengths = grads.map(\.count)
+    // Per-chunk sums in double, added in chunk order: fixed for a given thread count.
+    var partial = [Double](repeating: 0, count: Parallel.threads)
+    partial.withUnsafeMutableBufferPointer { acc in
+        let acc = acc.baseAddress!
+        Parallel.forEachSegmentPiece(lengths) { c, s, r in acc[c] += sumOfSquaresDouble(grads[s].data + r.lowerBound, r.count) }
     }
-    let norm = Float(total.squareRoot())
+    let norm = Float(partial.reduce(0, +).squareRoot())
     let coef = Swift.min(maxNorm / (norm + 1e-6), 1)
-    for p in params {
-        guard let g = p.grad else { continue }
-        for i in 0..<g.count { g.data[i] *= coef }
-    }
+    Parallel.forEachSegmentPiece(lengths) { _, s, r in scaleInPlace(grads[s].data + r.lowerBound, r.count, by: coef) }
     return norm
 }
 

@@ -21,6 +21,7 @@ extension Tensor {
     @discardableResult
     public func record(_ name: String, _ inputs: [Tensor], _ rule: @escaping (Tensor) -> Void) -> Tensor {
         opName = name
+        if OpProfile.isEnabled { OpProfile.lap(name) }
         if Autograd.isRecording && inputs.contains(where: { $0.requiresGrad }) {
             requiresGrad = true
             self.inputs = inputs
@@ -33,6 +34,16 @@ extension Tensor {
     public func gradData() -> UnsafeMutablePointer<Float> {
         if grad == nil { grad = Tensor.zeros(shape) }
         return grad!.data
+    }
+
+    /// The gradient buffer for a rule that writes every element of it: when no gradient exists
+    /// yet, it is allocated uninitialised and `accumulate` is false, and the rule must store
+    /// (=) rather than add (+=) — saving a zero fill and a re-read of the buffer per op.
+    public func gradBuffer() -> (data: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        if let grad { return (grad.data, true) }
+        let g = Tensor.empty(shape)
+        grad = g
+        return (g.data, false)
     }
 
     /// Set all gradients of this tensor to zero (or drop them).
@@ -65,7 +76,7 @@ extension Tensor {
         }
         for t in order.reversed() {
             guard let rule = t.backwardRule, t.grad != nil else { continue }
-            rule(t)
+            if OpProfile.isEnabled { OpProfile.measure("∂" + t.opName, { rule(t) }) } else { rule(t) }
         }
     }
 

@@ -48,6 +48,27 @@ public enum Parallel {
     /// Number of chunks `forEachChunk` would use: callers that keep per-chunk partials size them by it.
     public static func chunkCount(_ n: Int, grain: Int = 1) -> Int { Swift.min(threads, Swift.max(1, n / Swift.max(grain, 1))) }
 
+    /// Run `body(chunk, segment, range)` over segments of the given lengths laid end to end,
+    /// the concatenation cut into at most `threads` near-equal contiguous chunks (so many small
+    /// tensors are spread as evenly as one large one). Each piece is a range within one
+    /// segment; a chunk's pieces come in segment order. Chunks depend only on the lengths and
+    /// the thread count.
+    public static func forEachSegmentPiece(_ lengths: [Int], grain: Int = 1 << 14,
+                                           _ body: (_ chunk: Int, _ segment: Int, _ range: Range<Int>) -> Void) {
+        let total = lengths.reduce(0, +)
+        var starts = [Int](repeating: 0, count: lengths.count)
+        for s in lengths.indices.dropFirst() { starts[s] = starts[s - 1] + lengths[s - 1] }
+        forEachIndexedChunk(total, grain: grain) { c, r in
+            var s = 0
+            while s < lengths.count && starts[s] + lengths[s] <= r.lowerBound { s += 1 }
+            while s < lengths.count && starts[s] < r.upperBound {
+                let lo = Swift.max(r.lowerBound, starts[s]) - starts[s], hi = Swift.min(r.upperBound, starts[s] + lengths[s]) - starts[s]
+                if lo < hi { body(c, s, lo..<hi) }
+                s += 1
+            }
+        }
+    }
+
     /// The c-th of `chunks` near-equal contiguous ranges of 0..<n.
     @inline(__always)
     public static func chunkRange(_ c: Int, of chunks: Int, _ n: Int) -> Range<Int> {

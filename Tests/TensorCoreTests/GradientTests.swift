@@ -147,3 +147,18 @@ private func expectGrad(_ inputs: [Tensor], eps: Float = 1e-2, atol: Double = 1e
         #expect(!r.ok)
     }
 }
+
+/// A tensor used by several ops gets the sum of their gradients. The first rule to reach a
+/// tensor may store into a fresh buffer (matmul's β = 0, same-shape add/sub/mul, GELU); every
+/// later one must add. Here x and w feed several such ops, in both orders.
+@Suite struct GradientAccumulationTests {
+    @Test func sharedInputsAccumulateThroughEveryFastPath() {
+        let x = rand([2, 3, 4], 40), w = rand([4, 4], 41), y = rand([2, 3, 4], 42)
+        expectGrad([x, w, y]) { t in
+            let (x, w, y) = (t[0], t[1], t[2])
+            let a = matmul(x, w) + matmul(x, w, transposeB: true)   // x and w twice through matmul
+            let b = x.gelu() * x - (y - x)                            // gelu, mul, sub on x again
+            return a + b * y + matmul(a.gelu(), w)
+        }
+    }
+}

@@ -220,3 +220,60 @@ struct LargeBlockCacheTests {
         #expect(LargeBlockCache.take(bytes: 1 << 20) == nil)   // small blocks are never cached
     }
 }
+
+/// The optimizer and gradient-norm kernels against their scalar definitions.
+struct OptimizerKernelTests {
+    /// The eight-lane AdamW body must give exactly the scalar `apply` (which is PyTorch's
+    /// single-tensor arithmetic), on ragged lengths, both lerp branches, with and without decay,
+    /// and with tiny, huge and zero gradients.
+    @Test(arguments: [1, 7, 8, 9, 64, 1001])
+    func adamWVectorBodyEqualsScalarDefinition(_ n: Int) {
+        for (w1, decay) in [(Float(0.1), Float?.some(0.999)), (0.1, nil), (0.7, 0.99)] {
+            let step = AdamWStep(decay: decay, w1: w1, beta2: 0.99, w2: 0.01, stepSize: 1e-3 / 0.1,
+                                 bc2Sqrt: Float(0.01.squareRoot()), eps: 1e-8)
+            var p = floats(n, seed: 1), m = floats(n, seed: 2, low: -0.1, high: 0.1)
+            var v = floats(n, seed: 3, low: 0, high: 0.01)
+            var g = floats(n, seed: 4, low: -3, high: 3)
+            for (i, x) in [Float(0), 1e-30, -1e30, 3e-39, 1e19].enumerated() where i < n { g[n - 1 - i] = x }
+            var (p0, m0, v0) = (p, m, v)
+            for i in 0..<n { step.apply(&p0[i], &m0[i], &v0[i], g[i]) }
+            step.apply(p: &p, m: &m, v: &v, g: g, count: n)
+            #expect(p.map(\.bitPattern) == p0.map(\.bitPattern), "p, n \(n), w1 \(w1), decay \(String(describing: decay))")
+            #expect(m.map(\.bitPattern) == m0.map(\.bitPattern), "m, n \(n)")
+            #expect(v.map(\.bitPattern) == v0.map(\.bitPattern), "v, n \(n)")
+        }
+    }
+
+    @Test(arguments: [0, 1, 7, 8, 9, 1001])
+    func sumOfSquaresInDouble(_ n: Int) {
+        var x = floats(n, seed: 5, low: -2, high: 2)
+        if n > 2 { x[0] = 3e19; x[1] = 1e-30 }   // float32 squares would overflow and underflow
+        let ref = x.reduce(0.0) { $0 + Double($1) * Double($1) }
+        let got = sumOfSquaresDouble(x, n)
+        #expect(abs(got - ref) <= 1e-12 * max(ref, 1), "n \(n): \(got) vs \(ref)")
+    }
+
+    /// Pieces of segments laid end to end cover every element exactly once, each chunk's pieces
+    /// are contiguous in the concatenation, and chunks are ordered.
+    @Test func segmentPiecesCoverEverythingOnce() {
+        for lengths in [[5], [0, 3, 0, 100_000, 1, 70_000], [1 << 16, 1 << 16], [], [0]] {
+            let total = lengths.reduce(0, +)
+            var starts = [0]
+            for l in lengths { starts.append(starts.last! + l) }
+            let lock = NSLock()
+            var pieces: [(chunk: Int, lo: Int, hi: Int)] = []
+            Parallel.forEachSegmentPiece(lengths) { c, s, r in
+                #expect(r.lowerBound >= 0 && r.upperBound <= lengths[s] && !r.isEmpty)
+                lock.lock(); pieces.append((c, starts[s] + r.lowerBound, starts[s] + r.upperBound)); lock.unlock()
+            }
+            pieces.sort { ($0.lo, $0.chunk) < ($1.lo, $1.chunk) }
+            var next = 0
+            for p in pieces {
+                #expect(p.lo == next, "gap or overlap at \(next) for \(lengths)")
+                next = p.hi
+            }
+            #expect(next == total, "covered \(next) of \(total) for \(lengths)")
+            #expect(zip(pieces, pieces.dropFirst()).allSatisfy { $0.chunk <= $1.chunk }, "chunks out of order for \(lengths)")
+        }
+    }
+}

@@ -80,6 +80,14 @@ public typealias F8 = SIMD8<Float>
 
 /// erf(x) by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), odd-extended.
 @inline(__always) public func erf8(_ x: F8) -> F8 {
+    let (p, e) = erfTerms8(x)
+    let y = F8(repeating: 1) - p * e
+    return y.replacing(with: -y, where: x .< 0)
+}
+
+/// The two factors of A&S 7.1.26, erf(|x|) = 1 − P(t)·e^{−x²} with t = 1/(1 + 0.3275911·|x|):
+/// returns (P(t), e^{−x²}). GELU's backward reuses e^{−x²} for the normal density.
+@inline(__always) func erfTerms8(_ x: F8) -> (poly: F8, gauss: F8) {
     let ax = unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & SIMD8(repeating: 0x7FFF_FFFF), to: F8.self)
     let t = F8(repeating: 1) / F8(repeating: 1).addingProduct(F8(repeating: 0.3275911), ax)
     var p = F8(repeating: 1.061405429)
@@ -87,7 +95,5 @@ public typealias F8 = SIMD8<Float>
     p = F8(repeating: 1.421413741).addingProduct(p, t)
     p = F8(repeating: -0.284496736).addingProduct(p, t)
     p = F8(repeating: 0.254829592).addingProduct(p, t)
-    p = p * t
-    let y = F8(repeating: 1) - p * exp8(-ax * ax)
-    return y.replacing(with: -y, where: x .< 0)
+    return (p * t, exp8(-ax * ax))
 }

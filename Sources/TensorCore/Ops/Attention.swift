@@ -57,8 +57,7 @@ public func causalSelfAttention(_ qkv: Tensor, heads: Int) -> Tensor {
                 for i in 0..<t {
                     scoresRow(dO(i), vt, ld: ld, d: d, count: i + 1, dp)
                     let pi = p + i * t, dsi = dsM + i * ld
-                    var s: Float = 0
-                    for j in 0...i { s += pi[j] * dp[j] }
+                    let s = dot(pi, dp, i + 1)
                     for j in 0...i { dsi[j] = pi[j] * (dp[j] - s) * scale }
                     accumulateWeightedRows(gbase + i * 3 * c, d: d, count: i + 1, weight: { dsi[$0] }, row: k)
                 }
@@ -77,18 +76,31 @@ public func causalSelfAttention(_ qkv: Tensor, heads: Int) -> Tensor {
 
 /// dst[e] += Σ_r weight(r)·row(r)[e] for e < d, keeping dst in registers (32 lanes at a time)
 /// while the rows stream past: one store per output instead of one per term, as axpy needs.
+/// Even and odd rows go to separate accumulators (added at the end): eight independent FMA
+/// chains keep both FMA pipes busy, where four would wait on the FMA latency.
 @inline(__always)
 func accumulateWeightedRows(_ dst: UnsafeMutablePointer<Float>, d: Int, count: Int,
                             weight: (Int) -> Float, row: (Int) -> UnsafePointer<Float>) {
     var e = 0
     while e + 32 <= d {
         var a0 = load8(dst + e), a1 = load8(dst + e + 8), a2 = load8(dst + e + 16), a3 = load8(dst + e + 24)
-        for r in 0..<count {
+        var b0 = F8(), b1 = F8(), b2 = F8(), b3 = F8()
+        var r = 0
+        while r + 2 <= count {
+            let w = F8(repeating: weight(r)), x = row(r) + e
+            let w2 = F8(repeating: weight(r + 1)), y = row(r + 1) + e
+            a0.addProduct(w, load8(x)); a1.addProduct(w, load8(x + 8))
+            a2.addProduct(w, load8(x + 16)); a3.addProduct(w, load8(x + 24))
+            b0.addProduct(w2, load8(y)); b1.addProduct(w2, load8(y + 8))
+            b2.addProduct(w2, load8(y + 16)); b3.addProduct(w2, load8(y + 24))
+            r += 2
+        }
+        if r < count {
             let w = F8(repeating: weight(r)), x = row(r) + e
             a0.addProduct(w, load8(x)); a1.addProduct(w, load8(x + 8))
             a2.addProduct(w, load8(x + 16)); a3.addProduct(w, load8(x + 24))
         }
-        store8(a0, dst + e); store8(a1, dst + e + 8); store8(a2, dst + e + 16); store8(a3, dst + e + 24)
+        store8(a0 + b0, dst + e); store8(a1 + b1, dst + e + 8); store8(a2 + b2, dst + e + 16); store8(a3 + b3, dst + e + 24)
         e += 32
     }
     while e + 8 <= d {
@@ -116,20 +128,31 @@ func transposeHead(_ src: UnsafePointer<Float>, rowStride: Int, t: Int, d: Int, 
 }
 
 /// out[j] = Σₑ a[e]·bt[e·ld + j] for j < count, in blocks of 32 columns (ld is a multiple of 32;
-/// up to 31 extra columns are computed into `out` and ignored).
+/// up to 31 extra columns are computed into `out` and ignored). Even and odd e accumulate
+/// separately (eight FMA chains, as in `accumulateWeightedRows`).
 @inline(__always)
 func scoresRow(_ a: UnsafePointer<Float>, _ bt: UnsafePointer<Float>, ld: Int, d: Int, count: Int, _ out: UnsafeMutablePointer<Float>) {
     var jb = 0
     while jb < count {
         var a0 = F8(), a1 = F8(), a2 = F8(), a3 = F8()
+        var b0 = F8(), b1 = F8(), b2 = F8(), b3 = F8()
         var col = bt + jb
-        for e in 0..<d {
+        var e = 0
+        while e + 2 <= d {
+            let av = F8(repeating: a[e]), bv = F8(repeating: a[e + 1]), col2 = col + ld
+            a0.addProduct(av, load8(col)); a1.addProduct(av, load8(col + 8))
+            a2.addProduct(av, load8(col + 16)); a3.addProduct(av, load8(col + 24))
+            b0.addProduct(bv, load8(col2)); b1.addProduct(bv, load8(col2 + 8))
+            b2.addProduct(bv, load8(col2 + 16)); b3.addProduct(bv, load8(col2 + 24))
+            col += 2 * ld
+            e += 2
+        }
+        if e < d {
             let av = F8(repeating: a[e])
             a0.addProduct(av, load8(col)); a1.addProduct(av, load8(col + 8))
             a2.addProduct(av, load8(col + 16)); a3.addProduct(av, load8(col + 24))
-            col += ld
         }
-        store8(a0, out + jb); store8(a1, out + jb + 8); store8(a2, out + jb + 16); store8(a3, out + jb + 24)
+        store8(a0 + b0, out + jb); store8(a1 + b1, out + jb + 8); store8(a2 + b2, out + jb + 16); store8(a3 + b3, out + jb + 24)
         jb += 32
     }
 }

@@ -53,24 +53,36 @@ public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
     return out.record(op.rawValue, [a, b]) { out in
         let g = out.grad!.data
         let n = out.count
-        if a.shape == b.shape && a !== b {
-            // Same shapes (residual adds, gates): accumulate straight into the input grads.
-            let ga = a.requiresGrad ? a.gradData() : nil, gb = b.requiresGrad ? b.gradData() : nil
-            switch op {
-            case .add:
-                if let ga { addInto(ga, g, n) }
-                if let gb { addInto(gb, g, n) }
-                return
-            case .sub:
-                if let ga { addInto(ga, g, n) }
-                if let gb { axpy(-1, g, gb, n) }
-                return
-            case .mul:
-                if let ga { for i in 0..<n { ga[i] += g[i] * pb[i] } }
-                if let gb { for i in 0..<n { gb[i] += g[i] * pa[i] } }
-                return
-            default: break
+        if a.shape == b.shape && a !== b, op == .add || op == .sub || op == .mul {
+            // Same shapes (residual adds, gates): straight into the input grads, storing into
+            // fresh ones. Each element is x + y·g or y·g with y = ±1 or the other operand.
+            func into(_ t: Tensor, _ other: UnsafePointer<Float>?, sign: Float) {
+                let (gt, accumulate) = t.gradBuffer()
+                Parallel.forEachChunk(n, grain: 1 << 15) { r in
+                    let o = r.lowerBound, gt = gt + o, g = g + o, x = other.map { $0 + o }
+                    switch (accumulate, x) {
+                    case (true, nil): if sign > 0 { addInto(gt, g, r.count) } else { axpy(-1, g, gt, r.count) }
+                    case (false, nil): for i in 0..<r.count { gt[i] = sign * g[i] }
+                    case (true, let x?): for i in 0..<r.count { gt[i] += g[i] * x[i] }
+                    case (false, let x?): for i in 0..<r.count { gt[i] = g[i] * x[i] }
+                    }
+                }
             }
+            if a.requiresGrad { into(a, op == .mul ? pb : nil, sign: 1) }
+            if b.requiresGrad { into(b, op == .mul ? pa : nil, sign: op == .sub ? -1 : 1) }
+            return
+        }
+        if op == .add || op == .sub {
+            // Broadcast add/sub (biases): each input's gradient is ±g summed over its broadcast axes.
+            if a.requiresGrad { accumulateReduced(a.gradData(), to: a.shape, g, from: outShape) }
+            if b.requiresGrad {
+                if op == .add { accumulateReduced(b.gradData(), to: b.shape, g, from: outShape) } else {
+                    var neg = [Float](repeating: 0, count: n)
+                    for i in 0..<n { neg[i] = -g[i] }
+                    neg.withUnsafeBufferPointer { accumulateReduced(b.gradData(), to: b.shape, $0.baseAddress!, from: outShape) }
+                }
+            }
+            return
         }
         // d out / d a and d out / d b, element by element in the output's shape.
         func partials(_ fill: (Int, Float, Float) -> (Float, Float)) -> ([Float], [Float]) {
@@ -92,8 +104,7 @@ public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
         }
         let (ga, gb): ([Float], [Float])
         switch op {
-        case .add: (ga, gb) = partials { i, _, _ in (g[i], g[i]) }
-        case .sub: (ga, gb) = partials { i, _, _ in (g[i], -g[i]) }
+        case .add, .sub: return   // handled above
         case .mul: (ga, gb) = partials { i, x, y in (g[i] * y, g[i] * x) }
         case .div: (ga, gb) = partials { i, x, y in (g[i] / y, -g[i] * x / (y * y)) }
         case .minimum: (ga, gb) = partials { i, x, y in x <= y ? (g[i], 0) : (0, g[i]) }
@@ -111,10 +122,13 @@ public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
     return (F8(repeating: 0.5) * x * cdf2).replacing(with: 0, where: cdf2 .== 0)
 }
 
-/// d/dx x·Φ(x) = Φ(x) + x·φ(x).
+/// d/dx x·Φ(x) = Φ(x) + x·φ(x). With u = x/√2, Φ(x) = ½(1 + erf(u)) and
+/// φ(x) = e^{−u²}/√(2π): one exponential serves both.
 @inline(__always) func geluGrad8(_ x: F8) -> F8 {
-    let cdf = F8(repeating: 0.5) * (F8(repeating: 1) + erf8(x * F8(repeating: 0.70710678118654752)))
-    let pdf = exp8(F8(repeating: -0.5) * x * x) * F8(repeating: 0.3989422804014327)
+    let (p, gauss) = erfTerms8(x * F8(repeating: 0.70710678118654752))
+    let erfAbs = F8(repeating: 1) - p * gauss
+    let cdf = F8(repeating: 0.5) * (F8(repeating: 1) + erfAbs.replacing(with: -erfAbs, where: x .< 0))
+    let pdf = gauss * F8(repeating: 0.3989422804014327)
     return cdf.addingProduct(x, pdf).replacing(with: 0, where: pdf .== 0 .& cdf .== 0)
 }
 
@@ -149,7 +163,10 @@ public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
         }
     }
     return out.record(op.rawValue, [x]) { out in
-        let g = out.grad!.data, gx = x.gradData(), y = out.data
+        let g = out.grad!.data, y = out.data
+        // GELU (the hot one) stores into a fresh gradient buffer; the others add into zeros.
+        let (gx, accumulate) = x.gradBuffer()
+        if !accumulate && op != .gelu { gx.update(repeating: 0, count: x.count) }
         Parallel.forEachChunk(x.count, grain: 1 << 14) { r in
             let n = r.count, o = r.lowerBound
             switch op {
@@ -163,14 +180,15 @@ public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
             case .gelu:
                 var i = 0
                 while i + 8 <= n {
-                    store8(load8(gx + o + i).addingProduct(load8(g + o + i), geluGrad8(load8(px + o + i))), gx + o + i)
+                    let d = load8(g + o + i) * geluGrad8(load8(px + o + i))
+                    store8(accumulate ? load8(gx + o + i) + d : d, gx + o + i)
                     i += 8
                 }
                 if i < n {
                     var v = F8()
                     for j in 0..<(n - i) { v[j] = px[o + i + j] }
                     let d = geluGrad8(v)
-                    for j in 0..<(n - i) { gx[o + i + j] += g[o + i + j] * d[j] }
+                    for j in 0..<(n - i) { gx[o + i + j] = (accumulate ? gx[o + i + j] : 0) + g[o + i + j] * d[j] }
                 }
             case .square: for i in r { gx[i] += 2 * px[i] * g[i] }
             case .sqrt: for i in r { gx[i] += g[i] * 0.5 / y[i] }

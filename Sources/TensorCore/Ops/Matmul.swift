@@ -25,32 +25,37 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) -> Tensor
     }
     return out.record("matmul", [a, b]) { out in
         let g = out.grad!.data
+        // Each product below writes all of its gradient: β = 0 into a fresh buffer, else 1.
         if a.requiresGrad {
             // dA = dC · op(B)ᵀ
+            let (ga, accumulate) = a.gradBuffer()
+            let beta: Float = accumulate ? 1 : 0
             if sharedB {
                 gemm(transA: false, transB: !transposeB, m: batch * m, n: k, k: n, a: g, lda: n,
-                     b: b.data, ldb: ldb, beta: 1, c: a.gradData(), ldc: k)
+                     b: b.data, ldb: ldb, beta: beta, c: ga, ldc: k)
             } else {
                 batchedGemm(batch, transA: false, transB: !transposeB, m: m, n: k, k: n, a: g, lda: n, strideA: m * n,
-                            b: b.data, ldb: ldb, strideB: k * n, beta: 1, c: a.gradData(), ldc: k, strideC: m * k)
+                            b: b.data, ldb: ldb, strideB: k * n, beta: beta, c: ga, ldc: k, strideC: m * k)
             }
         }
         if b.requiresGrad {
             // dB = op(A)ᵀ · dC, or (dC)ᵀ · A when B is stored transposed.
+            let (gb, accumulate) = b.gradBuffer()
+            let beta: Float = accumulate ? 1 : 0
             if sharedB {
                 if transposeB {
                     gemm(transA: true, transB: false, m: n, n: k, k: batch * m, a: g, lda: n,
-                         b: a.data, ldb: k, beta: 1, c: b.gradData(), ldc: k)
+                         b: a.data, ldb: k, beta: beta, c: gb, ldc: k)
                 } else {
                     gemm(transA: true, transB: false, m: k, n: n, k: batch * m, a: a.data, lda: k,
-                         b: g, ldb: n, beta: 1, c: b.gradData(), ldc: n)
+                         b: g, ldb: n, beta: beta, c: gb, ldc: n)
                 }
             } else if transposeB {
                 batchedGemm(batch, transA: true, transB: false, m: n, n: k, k: m, a: g, lda: n, strideA: m * n,
-                            b: a.data, ldb: k, strideB: m * k, beta: 1, c: b.gradData(), ldc: k, strideC: n * k)
+                            b: a.data, ldb: k, strideB: m * k, beta: beta, c: gb, ldc: k, strideC: n * k)
             } else {
                 batchedGemm(batch, transA: true, transB: false, m: k, n: n, k: m, a: a.data, lda: k, strideA: m * k,
-                            b: g, ldb: n, strideB: m * n, beta: 1, c: b.gradData(), ldc: n, strideC: k * n)
+                            b: g, ldb: n, strideB: m * n, beta: beta, c: gb, ldc: n, strideC: k * n)
             }
         }
     }
