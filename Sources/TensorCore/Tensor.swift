@@ -43,14 +43,16 @@ public final class Buffer: @unchecked Sendable {
     }()
 }
 
-/// Freed blocks of at least 32 MiB (glibc's largest mmap threshold), kept for reuse by exact
-/// size. glibc returns such blocks to the kernel on free, so every training step of a larger
-/// model (nanoGPT at C 384, T 256: 75–100 MB activations and gradients per layer) page-faulted
-/// and had the kernel zero them again: ~20% of its step. Bounded: at most `capacity` bytes are
-/// held (a quarter of RAM: the full-size step reuses ~6 GB per step on a 24 GB machine; with
-/// 3 GB it still spent 10% of its time in page faults); the oldest blocks are released first.
+/// Freed blocks of at least 4 MiB, kept for reuse by exact size. glibc returns blocks ≥ 32 MiB
+/// (its largest mmap threshold) to the kernel on free, and trims the heap top when a step's
+/// graph is freed, so every training step of a larger model (nanoGPT at C 384, T 256: 25 MB
+/// per activation, 75–100 MB per MLP activation and gradient) page-faulted and had the kernel
+/// zero them again: ~20% of its step for the ≥ 32 MiB blocks, and another ~4% (the residual
+/// adds' fresh gradients) for the 4–32 MiB ones. Bounded: at most `capacity` bytes are held (a
+/// quarter of RAM: the full-size step reuses ~6 GB per step on a 24 GB machine; with 3 GB it
+/// still spent 10% of its time in page faults); the oldest blocks are released first.
 enum LargeBlockCache {
-    static let minimumBytes = 32 << 20
+    static let minimumBytes = 4 << 20
     static let capacity = Int(ProcessInfo.processInfo.physicalMemory / 4)
     nonisolated(unsafe) static var blocks: [(bytes: Int, pointer: UnsafeMutableRawPointer)] = []   // oldest first
     nonisolated(unsafe) static var cachedBytes = 0

@@ -162,17 +162,23 @@ struct ResumeTests {
 
     /// Our trained model loaded into an independent PyTorch GPT gives the same activations and
     /// loss (papers/nanogpt/reference/check_pytorch.py). Needs torch: `make bench-setup`.
-    @Test(.enabled(if: torchPython != nil, "no python with torch (make bench-setup)"))
-    func pytorchReferenceAgrees() throws {
+    /// T = 16 runs attention on the row kernel, T = 130 on the blocked SGEMM kernel (forward
+    /// and, through the trained weights, backward).
+    @Test(.enabled(if: torchPython != nil, "no python with torch (make bench-setup)"), arguments: [16, 130])
+    func pytorchReferenceAgrees(blockSize: Int) throws {
         let runs = try temporaryDirectory("torch")
         defer { try? FileManager.default.removeItem(atPath: runs) }
-        let short = tinyRun.map { $0.hasPrefix("max_iters=") ? "max_iters=30" : $0.hasPrefix("lr_decay_iters=") ? "lr_decay_iters=30" : $0 }
+        let short = tinyRun.map {
+            $0.hasPrefix("max_iters=") ? "max_iters=30" : $0.hasPrefix("lr_decay_iters=") ? "lr_decay_iters=30"
+                : $0.hasPrefix("block_size=") ? "block_size=\(blockSize)" : $0.hasPrefix("batch_size=") && blockSize > 16 ? "batch_size=1" : $0
+        }
         let r = try runToEnd(["run", "--runs", runs] + short)
         try #require(r.status == 0, "\(r.log)")
         let (status, text) = try runPyTorchCheck(paper: "nanogpt", try onlyRunDir(runs) + "/seed-1")
         #expect(status == 0, "\(text)")
         #expect(text.contains("loss: ours"), "the loss was not compared:\n\(text)")
         #expect(text.contains("transformer.h.0.attn.weights"), "\(text)")
+        #expect(text.contains(", \(blockSize), "), "activations were not compared at T = \(blockSize):\n\(text)")
     }
 
     /// Every Hilsenbek variant (attention, min/max/mean, both context vectors, the activation

@@ -686,6 +686,8 @@ private func composedAttention(_ qkv: Tensor, heads: Int) -> Tensor {
     static let cases: [Case] = [
         Case(b: 1, t: 1, heads: 1, d: 1), Case(b: 2, t: 5, heads: 3, d: 1), Case(b: 2, t: 13, heads: 2, d: 3),
         Case(b: 1, t: 64, heads: 2, d: 32), Case(b: 2, t: 5, heads: 1, d: 32), Case(b: 3, t: 13, heads: 4, d: 3),
+        // T ≥ 128: the blocked SGEMM kernel, with a ragged last block and more than two blocks.
+        Case(b: 1, t: 130, heads: 2, d: 8), Case(b: 2, t: 200, heads: 1, d: 64), Case(b: 1, t: 128, heads: 3, d: 5),
     ]
 
     @Test(arguments: cases)
@@ -714,24 +716,30 @@ private func composedAttention(_ qkv: Tensor, heads: Int) -> Tensor {
         expectClose(composed, ref, atol: 2e-3, rtol: 1e-4, "composed ×30 \(c)")
     }
 
-    /// Changing q/k/v at positions > t must leave outputs at positions ≤ t bit-identical.
-    @Test func fusedIsCausal() {
-        let b = 2, t = 13, heads = 2, d = 3, c = heads * d
+    /// Changing q/k/v at positions > t must leave outputs at positions ≤ t bit-identical, in
+    /// both kernels (T = 150: the blocked one, with cuts inside and between its row blocks),
+    /// also when the future holds inf and NaN.
+    @Test(arguments: [(13, 3, [0, 4, 11]), (150, 8, [0, 63, 64, 100, 148])])
+    func fusedIsCausal(_ t: Int, _ d: Int, _ cuts: [Int]) {
+        let b = 2, heads = 2, c = heads * d
         let x = normal([b, t, 3 * c], seed: 1400)
         let y0 = causalSelfAttention(x, heads: heads).toArray()
-        for cut in [0, 4, 11] {
-            var changed = x.toArray()
-            var rng = RNG(seed: 1401 + UInt64(cut))
-            for bi in 0..<b { for i in (cut + 1)..<t { for j in 0..<(3 * c) {
-                changed[(bi * t + i) * 3 * c + j] = rng.nextNormal() * 10
-            } } }
-            let y1 = causalSelfAttention(Tensor(changed, shape: x.shape), heads: heads).toArray()
-            for bi in 0..<b {
-                let lo = bi * t * c, hi = lo + (cut + 1) * c
-                #expect(y0[lo..<hi].map(\.bitPattern) == y1[lo..<hi].map(\.bitPattern),
-                        "batch \(bi): outputs at positions ≤ \(cut) changed")
-                // …and the future positions did change (the edit was not a no-op).
-                #expect(y0[hi..<(lo + t * c)] != y1[hi..<(lo + t * c)], "batch \(bi): future outputs unchanged")
+        for cut in cuts {
+            for extreme in [false, true] {
+                var changed = x.toArray()
+                var rng = RNG(seed: 1401 + UInt64(cut))
+                for bi in 0..<b { for i in (cut + 1)..<t { for j in 0..<(3 * c) {
+                    changed[(bi * t + i) * 3 * c + j] = extreme ? [Float.infinity, -.infinity, .nan][(i + j) % 3] : rng.nextNormal() * 10
+                } } }
+                let y1 = causalSelfAttention(Tensor(changed, shape: x.shape), heads: heads).toArray()
+                for bi in 0..<b {
+                    let lo = bi * t * c, hi = lo + (cut + 1) * c
+                    #expect(y0[lo..<hi].map(\.bitPattern) == y1[lo..<hi].map(\.bitPattern),
+                            "T \(t), batch \(bi): outputs at positions ≤ \(cut) changed (extreme future: \(extreme))")
+                    // …and the future positions did change (the edit was not a no-op).
+                    #expect(y0[hi..<(lo + t * c)].map(\.bitPattern) != y1[hi..<(lo + t * c)].map(\.bitPattern),
+                            "T \(t), batch \(bi): future outputs unchanged")
+                }
             }
         }
     }

@@ -109,6 +109,8 @@ private func expectGrad(_ inputs: [Tensor], eps: Float = 1e-2, atol: Double = 1e
     @Test func fusedCausalAttention() {
         // B 2, T 5, C 6 (2 heads of 3): packed [q | k | v] as nanoGPT's c_attn produces.
         expectGrad([rand([2, 5, 18], 25)]) { causalSelfAttention($0[0], heads: 2) }
+        // T 130 ≥ 128: the blocked SGEMM kernel (three row blocks, the last one of two rows).
+        expectGrad([rand([1, 130, 12], 26)]) { causalSelfAttention($0[0], heads: 2) }
     }
 
     @Test func depthwiseConvolution() {

@@ -206,7 +206,7 @@ private func expFailure(_ x: Float, _ y: Float) -> String? {
 /// zeroed when asked, and the cache must stay within its bound.
 struct LargeBlockCacheTests {
     @Test func recycledLargeBuffersAreZeroedAndBounded() throws {
-        let count = (33 << 20) / 4 + 13            // above the 32 MiB floor, an unusual size
+        let count = (5 << 20) / 4 + 13             // above the 4 MiB floor, an unusual size
         var first: Buffer? = Buffer(count: count, zeroed: false)
         let address = first!.pointer
         first!.pointer.update(repeating: .nan, count: count)

@@ -1,3 +1,4 @@
+import CBLAS
 import Foundation
 
 /// Causal multi-head self-attention from packed projections, fused in one primitive.
@@ -7,9 +8,13 @@ import Foundation
 /// `softmax(q·kᵀ/√D + causal mask)·v` already transposed back, ready for `c_proj`.
 /// Equal to `F.scaled_dot_product_attention(q, k, v, is_causal=True)` (tested against the
 /// composed `attention(q:k:v:causal:)`). Keeps the (B, H, T, T) probabilities for backward.
+///
+/// Two kernels: row by row in registers for short sequences, and from T = 128 on, per head,
+/// blocks of 64 query rows through single-threaded SGEMM (`causalSelfAttentionBlocked`).
 public func causalSelfAttention(_ qkv: Tensor, heads: Int) -> Tensor {
     precondition(qkv.rank == 3 && qkv.shape[2] % (3 * heads) == 0,
                  "causalSelfAttention needs (B, T, 3C) with C divisible by heads, got \(qkv.shape), heads \(heads)")
+    if qkv.shape[1] >= blockedAttentionMinLength { return causalSelfAttentionBlocked(qkv, heads: heads) }
     let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3, d = c / heads
     let scale = 1 / Float(d).squareRoot()
     let out = Tensor.zeros([b, t, c])
@@ -154,5 +159,102 @@ func scoresRow(_ a: UnsafePointer<Float>, _ bt: UnsafePointer<Float>, ld: Int, d
         }
         store8(a0 + b0, out + jb); store8(a1 + b1, out + jb + 8); store8(a2 + b2, out + jb + 16); store8(a3 + b3, out + jb + 24)
         jb += 32
+    }
+}
+
+/// Sequence length from which `causalSelfAttention` uses the blocked kernel: at T = 64 one head's
+/// products (64×64×D) are too small for SGEMM's packing to pay off; at T = 256 the row kernel
+/// runs at ~18% of the FMA peak.
+let blockedAttentionMinLength = 128
+/// Query rows per block.
+let attentionBlockRows = 64
+
+/// C = α·op(A)·op(B) + β·C, row-major, one single-threaded OpenBLAS call.
+@inline(__always)
+private func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
+                   _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                   beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    if m == 0 || n == 0 { return }
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+}
+
+/// `causalSelfAttention` for longer sequences: per (batch, head), on one thread, query rows in
+/// blocks of 64. For a block of rows R = r₀..<r₁:
+///   S[R, 0..<r₁] = scale·Q_R·Kᵀ (SGEMM; entries right of the diagonal are overwritten by 0),
+///   P = row-wise causal softmax,
+///   O_R = P[R, 0..<r₀]·V[0..<r₀] (SGEMM over keys strictly in the past of every row of R)
+///         + Σ_{r₀ ≤ j ≤ i} p_ij·v_j (the diagonal block, row by row).
+/// The diagonal block is summed row by row so that no future value is ever multiplied, even by
+/// a zero weight (0·inf would leak a future inf into the past as NaN): row i reads only
+/// keys/values ≤ i, and the result is bit-identical whatever the future holds.
+/// Backward, with dS_ij = p_ij·(dP_ij − Σ_j p_ij·dP_ij)·scale (0 right of the diagonal):
+///   dP = dO·Vᵀ, dQ = dS·K, dK_j = Σ_{i≥j} dS_ij·q_i, dV_j = Σ_{i≥j} p_ij·dO_i,
+/// each as SGEMMs over the lower-triangular blocks only.
+func causalSelfAttentionBlocked(_ qkv: Tensor, heads: Int) -> Tensor {
+    let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3, d = c / heads
+    let scale = 1 / Float(d).squareRoot()
+    let stride = 3 * c, blockRows = attentionBlockRows
+    Parallel.configureBLAS()
+    let out = Tensor.zeros([b, t, c])
+    let probs = Buffer(count: b * heads * t * t, zeroed: false)   // row i: p[i, 0...i], then zeros
+    let px = qkv.data, po = out.data, pp = probs.pointer
+    Parallel.forEachChunk(b * heads) { range in
+        for bh in range {
+            let bi = bh / heads, h = bh % heads
+            let q = UnsafePointer(px + bi * t * stride + h * d), k = q + c, v = q + 2 * c
+            let p = pp + bh * t * t, o = po + bi * t * c + h * d
+            var r0 = 0
+            while r0 < t {
+                let rows = Swift.min(blockRows, t - r0), r1 = r0 + rows
+                sgemm(false, true, rows, r1, d, alpha: scale, q + r0 * stride, stride, k, stride, beta: 0, p + r0 * t, t)
+                for i in r0..<r1 {
+                    let pi = p + i * t
+                    softmaxRow(pi, pi, i + 1)
+                    (pi + i + 1).update(repeating: 0, count: t - i - 1)
+                }
+                if r0 > 0 { sgemm(false, false, rows, d, r0, p + r0 * t, t, v, stride, beta: 0, o + r0 * c, c) }
+                for i in r0..<r1 {
+                    let pi = p + i * t
+                    accumulateWeightedRows(o + i * c, d: d, count: i - r0 + 1, weight: { pi[r0 + $0] }, row: { v + (r0 + $0) * stride })
+                }
+                r0 = r1
+            }
+        }
+    }
+    return out.record("causalSelfAttention", [qkv]) { out in
+        let g = out.grad!.data, gx = qkv.gradData(), pp = probs.pointer   // keeps `probs` alive
+        Parallel.forEachChunk(b * heads) { range in
+            let dsBuffer = Buffer(count: t * t, zeroed: false)
+            let ds = dsBuffer.pointer
+            for bh in range {
+                let bi = bh / heads, h = bh % heads
+                let q = UnsafePointer(px + bi * t * stride + h * d), k = q + c, v = q + 2 * c
+                let gq = gx + bi * t * stride + h * d, gk = gq + c, gv = gq + 2 * c
+                let dO = UnsafePointer(g + bi * t * c + h * d)
+                let p = UnsafePointer(pp + bh * t * t)
+                var r0 = 0
+                while r0 < t {
+                    let rows = Swift.min(blockRows, t - r0), r1 = r0 + rows
+                    sgemm(false, true, rows, r1, d, dO + r0 * c, c, v, stride, beta: 0, ds + r0 * t, t)   // dP
+                    for i in r0..<r1 {
+                        let pi = p + i * t, dsi = ds + i * t
+                        let s = dot(pi, dsi, i + 1)
+                        for j in 0...i { dsi[j] = pi[j] * (dsi[j] - s) * scale }
+                        (dsi + i + 1).update(repeating: 0, count: t - i - 1)
+                    }
+                    sgemm(false, false, rows, d, r1, ds + r0 * t, t, k, stride, beta: 1, gq + r0 * stride, stride)   // dQ
+                    r0 = r1
+                }
+                // dK and dV for key block J = j₀..<j₁ take query rows i ≥ j₀ (dS and P are 0 above the diagonal).
+                var j0 = 0
+                while j0 < t {
+                    let cols = Swift.min(blockRows, t - j0)
+                    sgemm(true, false, cols, d, t - j0, ds + j0 * t + j0, t, q + j0 * stride, stride, beta: 1, gk + j0 * stride, stride)
+                    sgemm(true, false, cols, d, t - j0, p + j0 * t + j0, t, dO + j0 * c, c, beta: 1, gv + j0 * stride, stride)
+                    j0 += cols
+                }
+            }
+        }
     }
 }
