@@ -113,6 +113,21 @@ private func expectGrad(_ inputs: [Tensor], eps: Float = 1e-2, atol: Double = 1e
         expectGrad([rand([1, 130, 12], 26)]) { causalSelfAttention($0[0], heads: 2) }
     }
 
+    /// With infinite keys after position 100 and a loss over positions ≤ 100 only, the queries
+    /// of positions ≤ 100 get finite gradients: dq_i sums dS_ij·k_j over j ≤ i only (in the
+    /// blocked kernel's diagonal block too), never 0·inf.
+    @Test func attentionQueryGradientIgnoresLaterKeys() {
+        let t = 150, heads = 2, d = 8, c = heads * d
+        var values = rand([1, t, 3 * c], 27).toArray()
+        for i in 101..<t { for j in c..<(2 * c) { values[i * 3 * c + j] = .infinity } }
+        let x = Tensor(values, shape: [1, t, 3 * c], requiresGrad: true)
+        causalSelfAttention(x, heads: heads).slice(axis: 1, 0..<101).sum().backward()
+        let g = x.grad!.toArray()
+        let dq = (0...100).flatMap { i in g[(i * 3 * c)..<(i * 3 * c + c)] }
+        let nonFinite = dq.filter { !$0.isFinite }.count
+        #expect(nonFinite == 0, "\(nonFinite) non-finite dq values at positions ≤ 100")
+    }
+
     @Test func depthwiseConvolution() {
         let x = rand([2, 6, 3], 26), w = rand([3, 4], 27)
         expectGrad([x, w]) { causalDepthwiseConv1d($0[0], weight: $0[1]) }

@@ -190,7 +190,8 @@ private func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
 /// keys/values ≤ i, and the result is bit-identical whatever the future holds.
 /// Backward, with dS_ij = p_ij·(dP_ij − Σ_j p_ij·dP_ij)·scale (0 right of the diagonal):
 ///   dP = dO·Vᵀ, dQ = dS·K, dK_j = Σ_{i≥j} dS_ij·q_i, dV_j = Σ_{i≥j} p_ij·dO_i,
-/// each as SGEMMs over the lower-triangular blocks only.
+/// each as SGEMMs over the lower-triangular blocks only; dQ's diagonal block, like O's, is
+/// summed row by row, so dq_i never multiplies a later key either.
 func causalSelfAttentionBlocked(_ qkv: Tensor, heads: Int) -> Tensor {
     let b = qkv.shape[0], t = qkv.shape[1], c = qkv.shape[2] / 3, d = c / heads
     let scale = 1 / Float(d).squareRoot()
@@ -243,7 +244,12 @@ func causalSelfAttentionBlocked(_ qkv: Tensor, heads: Int) -> Tensor {
                         for j in 0...i { dsi[j] = pi[j] * (dsi[j] - s) * scale }
                         (dsi + i + 1).update(repeating: 0, count: t - i - 1)
                     }
-                    sgemm(false, false, rows, d, r1, ds + r0 * t, t, k, stride, beta: 1, gq + r0 * stride, stride)   // dQ
+                    // dQ: keys before the block by SGEMM, the diagonal block row by row (as O above).
+                    if r0 > 0 { sgemm(false, false, rows, d, r0, ds + r0 * t, t, k, stride, beta: 1, gq + r0 * stride, stride) }
+                    for i in r0..<r1 {
+                        let dsi = ds + i * t
+                        accumulateWeightedRows(gq + i * stride, d: d, count: i - r0 + 1, weight: { dsi[r0 + $0] }, row: { k + (r0 + $0) * stride })
+                    }
                     r0 = r1
                 }
                 // dK and dV for key block J = j₀..<j₁ take query rows i ≥ j₀ (dS and P are 0 above the diagonal).
