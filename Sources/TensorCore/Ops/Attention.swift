@@ -169,6 +169,22 @@ let blockedAttentionMinLength = 128
 /// Query rows per block.
 let attentionBlockRows = 64
 
+/// y_i ← β·y_i + Σ_{j ≤ i} w_ij·x_j for the rows i of one block `rows` = r₀..<r₁ (row i of y at
+/// y + i·ldy, of w at weights + i·ldw, key j of x at x + j·ldx; d columns): the keys before the
+/// block by one SGEMM, the diagonal block row by row, so no row ever multiplies a later x_j,
+/// even by a zero weight (0·inf would leak a later inf into the past as NaN). With β = 0 the
+/// first block (r₀ = 0) adds into y as it is: the caller passes it zeroed.
+private func causalBlockProduct(rows: Range<Int>, weights w: UnsafePointer<Float>, ldw: Int,
+                                _ x: UnsafePointer<Float>, ldx: Int, d: Int,
+                                into y: UnsafeMutablePointer<Float>, ldy: Int, beta: Float) {
+    let r0 = rows.lowerBound
+    if r0 > 0 { sgemm(false, false, rows.count, d, r0, w + r0 * ldw, ldw, x, ldx, beta: beta, y + r0 * ldy, ldy) }
+    for i in rows {
+        let wi = w + i * ldw
+        accumulateWeightedRows(y + i * ldy, d: d, count: i - r0 + 1, weight: { wi[r0 + $0] }, row: { x + (r0 + $0) * ldx })
+    }
+}
+
 /// C = α·op(A)·op(B) + β·C, row-major, one single-threaded OpenBLAS call.
 @inline(__always)
 private func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
@@ -214,11 +230,7 @@ func causalSelfAttentionBlocked(_ qkv: Tensor, heads: Int) -> Tensor {
                     softmaxRow(pi, pi, i + 1)
                     (pi + i + 1).update(repeating: 0, count: t - i - 1)
                 }
-                if r0 > 0 { sgemm(false, false, rows, d, r0, p + r0 * t, t, v, stride, beta: 0, o + r0 * c, c) }
-                for i in r0..<r1 {
-                    let pi = p + i * t
-                    accumulateWeightedRows(o + i * c, d: d, count: i - r0 + 1, weight: { pi[r0 + $0] }, row: { v + (r0 + $0) * stride })
-                }
+                causalBlockProduct(rows: r0..<r1, weights: p, ldw: t, v, ldx: stride, d: d, into: o, ldy: c, beta: 0)
                 r0 = r1
             }
         }
@@ -244,12 +256,7 @@ func causalSelfAttentionBlocked(_ qkv: Tensor, heads: Int) -> Tensor {
                         for j in 0...i { dsi[j] = pi[j] * (dsi[j] - s) * scale }
                         (dsi + i + 1).update(repeating: 0, count: t - i - 1)
                     }
-                    // dQ: keys before the block by SGEMM, the diagonal block row by row (as O above).
-                    if r0 > 0 { sgemm(false, false, rows, d, r0, ds + r0 * t, t, k, stride, beta: 1, gq + r0 * stride, stride) }
-                    for i in r0..<r1 {
-                        let dsi = ds + i * t
-                        accumulateWeightedRows(gq + i * stride, d: d, count: i - r0 + 1, weight: { dsi[r0 + $0] }, row: { k + (r0 + $0) * stride })
-                    }
+                    causalBlockProduct(rows: r0..<r1, weights: ds, ldw: t, k, ldx: stride, d: d, into: gq, ldy: stride, beta: 1)   // dQ
                     r0 = r1
                 }
                 // dK and dV for key block J = j₀..<j₁ take query rows i ≥ j₀ (dS and P are 0 above the diagonal).
