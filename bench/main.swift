@@ -3,8 +3,8 @@
 // never asserts: timings are noisy on a shared 2-core VM, so each workload alternates ours and
 // PyTorch for a few rounds.
 //
-//   bench [limits] [train] [full] [decode] [--quick] [--rounds N] [--threads N] [--no-peer]
-//         [--contexts 1k,64k,...] [--dims 64,128]
+//   bench [limits] [train] [full] [hilsenbek] [decode] [--quick] [--rounds N] [--threads N]
+//         [--no-peer] [--profile] [--contexts 1k,64k,...] [--dims 64,128]
 //
 // No workload named: all of them (--quick: limits, train and decode, smaller). The machine
 // limits are always measured. The PyTorch peers (bench/peers/*.py) run as long-lived
@@ -37,7 +37,7 @@ struct Options {
     var contexts: [Int]?
     var dims: [Int]?
 
-    static let all = ["limits", "train", "full", "decode"]
+    static let all = ["limits", "train", "full", "hilsenbek", "decode"]
 
     static func parse(_ args: [String]) -> Options {
         var o = Options()
@@ -57,7 +57,7 @@ struct Options {
         }
         while i < args.count {
             switch args[i] {
-            case "limits", "train", "full", "decode": o.workloads.insert(args[i])
+            case "limits", "train", "full", "hilsenbek", "decode": o.workloads.insert(args[i])
             case "--full": o.workloads.formUnion(["train", "full"])   // the old flag
             case "--quick": o.quick = true
             case "--no-peer": o.peer = false
@@ -67,7 +67,7 @@ struct Options {
             case "--contexts": o.contexts = ints(value())
             case "--dims": o.dims = ints(value())
             case "-h", "--help":
-                print("usage: bench [limits] [train] [full] [decode] [--quick] [--rounds N] [--threads N] [--no-peer] [--profile] [--contexts 1k,64k,...] [--dims 64,128]")
+                print("usage: bench [limits] [train] [full] [hilsenbek] [decode] [--quick] [--rounds N] [--threads N] [--no-peer] [--profile] [--contexts 1k,64k,...] [--dims 64,128]")
                 exit(0)
             default: fail("unknown argument \(args[i]) (try --help)")
             }
@@ -300,17 +300,37 @@ final class Peer {
 
 // MARK: - Workloads 1 and 2: nanoGPT training step
 
+/// The models a training-step workload runs: nanoGPT, or one of Hilsenbek's generative-function
+/// variants (papers/hilsenbek), each with its name for the PyTorch peer's `--variant`.
+enum BenchModel: String {
+    case attention
+    /// Attention replaced by c_proj(min(h_t, h_{t−1})).
+    case min
+    /// The MLP's GELU replaced by min(u_t, u_{t−1}) along time.
+    case mlpMin = "mlp_min"
+
+    var placement: GenerativeFunctionPlacement {
+        switch self {
+        case .attention: return .none
+        case .min: return .attention(.min, .none)
+        case .mlpMin: return .activation(.min)
+        }
+    }
+}
+
 final class TrainSession {
     let config: GPTConfig
     let batch: Int
+    let variant: BenchModel
     let model: GPT
     let opt: AdamW
     var rng = RNG(seed: 2)
 
-    init(config: GPTConfig, batch: Int) {
+    init(config: GPTConfig, batch: Int, variant: BenchModel = .attention) {
         self.config = config
         self.batch = batch
-        model = GPT(config, seed: 1)
+        self.variant = variant
+        model = GPT(config, seed: 1, generativeFunction: variant.placement)
         opt = AdamW(model, lr: 1e-3, weightDecay: 0.1, beta2: 0.99)
     }
 
@@ -332,26 +352,30 @@ final class TrainSession {
         return now() - t0
     }
 
-    /// nanoGPT's estimate_mfu: 6N + 12·L·H·Q·T FLOPs per token, N without wpe.
+    /// nanoGPT's estimate_mfu: 6N + 12·L·H·Q·T FLOPs per token, N without wpe; the attention
+    /// term is dropped when attention is (the min variant), as it then does no such work.
     var flopsPerStep: Double {
         let n = Double(model.nonEmbeddingParameterCount)
-        let perToken = 6 * n + 12 * Double(config.nLayer * config.nHead * (config.nEmbd / config.nHead) * config.blockSize)
+        let attention = variant == .min ? 0 : 12 * Double(config.nLayer * config.nHead * (config.nEmbd / config.nHead) * config.blockSize)
+        let perToken = 6 * n + attention
         return perToken * Double(batch * config.blockSize)
     }
 }
 
-func benchTrain(title: String, config: GPTConfig, batch: Int, warmup: Int, steps: Int, rounds: Int,
-                torch: (python: String, version: String)?, root: String, peakAll: Double, profile: Bool) {
-    let session = TrainSession(config: config, batch: batch)
+func benchTrain(title: String, config: GPTConfig, batch: Int, variant: BenchModel = .attention, warmup: Int, steps: Int,
+                rounds: Int, torch: (python: String, version: String)?, root: String, peakAll: Double, profile: Bool) {
+    let session = TrainSession(config: config, batch: batch, variant: variant)
     let flops = session.flopsPerStep, tokens = Double(batch * config.blockSize)
     print("\n\(title) (L\(config.nLayer) H\(config.nHead) C\(config.nEmbd), T\(config.blockSize), B\(batch), vocab \(config.vocabSize);"
           + " \(f(Double(session.model.parameterCount) / 1e6, 2))M params, \(f(Double(session.model.nonEmbeddingParameterCount) / 1e6, 2))M non-embedding)")
-    print("  FLOPs/step by nanoGPT's estimate 6N + 12·L·H·Q·T per token (N = params without wpe): \(f(flops / 1e9, 2)) GFLOP")
+    let estimate = variant == .min ? "6N per token (no attention term: attention is replaced)" : "6N + 12·L·H·Q·T per token"
+    print("  FLOPs/step by nanoGPT's estimate \(estimate) (N = params without wpe): \(f(flops / 1e9, 2)) GFLOP")
     print("  forward + backward + clip 1.0 + AdamW; \(warmup) warm-up step(s) each, then \(rounds) rounds of \(steps) step(s): ours, then PyTorch")
     let peer = torch.flatMap {
         Peer(python: $0.python, root: root, script: "train_gpt.py",
              args: ["--vocab", "\(config.vocabSize)", "--block", "\(config.blockSize)", "--n-layer", "\(config.nLayer)",
-                    "--n-head", "\(config.nHead)", "--n-embd", "\(config.nEmbd)", "--batch", "\(batch)", "--warmup", "\(warmup)"])
+                    "--n-head", "\(config.nHead)", "--n-embd", "\(config.nEmbd)", "--batch", "\(batch)", "--warmup", "\(warmup)",
+                    "--variant", variant.rawValue])
     }
     for _ in 0..<warmup { _ = session.step() }
     var peerAlive = peer != nil
@@ -415,13 +439,15 @@ func timeReps(minReps: Int = 3, minTime: Double = 0.25, _ body: () -> Void) -> [
 }
 
 func benchDecode(dims: [Int], contexts: [Int], rounds: Int, torch: (python: String, version: String)?, root: String,
-                 dram: Double) {
+                 dram: (best: Double, median: Double)) {
     let heads = 16, threads = Parallel.threads
     let threadsText = threads == 1 ? "1 thread" : "\(threads) threads"
     print("\nSingle-query decode attention (B1 H\(heads), float32, out = softmax(q·Kᵀ/√d)·V): median ms per call")
     print("  ours: decodeAttention (Sources/TensorCore/Kernels/DecodeAttention.swift) on \(threadsText); PyTorch: F.scaled_dot_product_attention")
-    print("  GB/s = K+V bytes / time; %DRAM = of the \(f(dram)) GB/s DRAM read limit above; \(rounds) rounds of ours, then a plain")
-    print("  \(threads)-thread SIMD sum over the same K+V bytes (\"read\": the read speed at that moment, on a shared machine), then PyTorch")
+    print("  GB/s = K+V bytes / median time; %DRAM compares like with like: the fastest call with the DRAM probe's best pass")
+    print("  (\(f(dram.best)) GB/s above), and the median call with its median pass (\(f(dram.median)) GB/s: \"med\"). \(rounds) rounds of ours,")
+    print("  then a plain \(threads)-thread SIMD sum over the same K+V bytes (\"read\": the read speed at that moment, on a shared")
+    print("  machine), then PyTorch")
     print("  (K+V of a few tens of MiB stays partly in the 32 MiB L3 between calls, so it can beat DRAM speed)")
     let maxElems = heads * contexts.max()! * dims.max()!
     let peer = torch.flatMap { Peer(python: $0.python, root: root, script: "decode_attention.py", args: ["--heads", "\(heads)"]) }
@@ -438,7 +464,7 @@ func benchDecode(dims: [Int], contexts: [Int], rounds: Int, torch: (python: Stri
     defer { out.deallocate() }
     if peerAlive, let peer { peerAlive = peer.read()?.ready == true }
     print("  (allocated and filled \(f(Double(2 * maxElems * 4) / 1_073_741_824, 1)) GiB of K+V per side in \(f(now() - t0)) s)")
-    print("     d        N  K+V MiB |  ours ms    GB/s  %DRAM | torch ms    GB/s  %DRAM | ours/torch | read GB/s  ours/read")
+    print("     d        N  K+V MiB |  ours ms    GB/s  %DRAM    med | torch ms    GB/s  %DRAM    med | ours/torch | read GB/s  ours/read")
     let parts = UnsafeMutablePointer<Float>.allocate(capacity: 2 * threads)
     defer { parts.deallocate() }
     var sink: Float = 0
@@ -467,12 +493,16 @@ func benchDecode(dims: [Int], contexts: [Int], rounds: Int, torch: (python: Stri
                 }
             }
             let a = median(ours), ga = bytes / a / 1e9, gr = bytes / median(reads) / 1e9
-            var line = "  \(pad("\(d)", 4)) \(pad("\(n)", 8)) \(pad(f(bytes / 1_048_576, 0), 8)) | \(pad(f(a * 1000, 2), 8)) \(pad(f(ga), 7)) \(pad(f(100 * ga / dram, 0) + "%", 6))"
+            // "%DRAM  med": the best call vs the best probe pass, the median vs the median.
+            func ofDRAM(_ times: [Double]) -> String {
+                pad(f(100 * bytes / times.min()! / 1e9 / dram.best, 0) + "%", 6) + pad(f(100 * bytes / median(times) / 1e9 / dram.median, 0) + "%", 7)
+            }
+            var line = "  \(pad("\(d)", 4)) \(pad("\(n)", 8)) \(pad(f(bytes / 1_048_576, 0), 8)) | \(pad(f(a * 1000, 2), 8)) \(pad(f(ga), 7)) \(ofDRAM(ours))"
             if !theirs.isEmpty {
                 let b = median(theirs), gb = bytes / b / 1e9
-                line += " | \(pad(f(b * 1000, 2), 8)) \(pad(f(gb), 7)) \(pad(f(100 * gb / dram, 0) + "%", 6)) | \(pad(f(a / b, 2), 9))×"
+                line += " | \(pad(f(b * 1000, 2), 8)) \(pad(f(gb), 7)) \(ofDRAM(theirs)) | \(pad(f(a / b, 2), 9))×"
             } else {
-                line += " |        —       —      — |          —"
+                line += " |        —       —      —      — |          —"
             }
             print(line + " | \(pad(f(gr), 9)) \(pad(f(100 * ga / gr, 0) + "%", 10))")
         }
@@ -508,9 +538,19 @@ if w.contains("full") {
     benchTrain(title: "nanoGPT shakespeare_char training step", config: GPTConfig(vocabSize: 65, blockSize: 256, nLayer: 6, nHead: 6, nEmbd: 384),
                batch: 64, warmup: 1, steps: 1, rounds: options.rounds ?? 2, torch: torch, root: root, peakAll: peakAll, profile: options.profile)
 }
+if w.contains("hilsenbek") {
+    // Workload 4 for papers/hilsenbek: its 21 trainings are its run time; the kernel it adds is
+    // the causal min along time, in place of attention (variant 2) or of GELU (variant 7).
+    let baby = GPTConfig(vocabSize: 65, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128)
+    for (variant, name) in [(BenchModel.min, "attention → c_proj(min(h_t, h_{t−1}))"), (.mlpMin, "GELU → min(u_t, u_{t−1})")] {
+        benchTrain(title: "Hilsenbek \(variant.rawValue) training step, \(name)", config: baby, batch: 12, variant: variant,
+                   warmup: 3, steps: options.quick ? 5 : 10, rounds: options.rounds ?? (options.quick ? 2 : 3),
+                   torch: torch, root: root, peakAll: peakAll, profile: options.profile)
+    }
+}
 if w.contains("decode") {
     let contexts = options.contexts ?? (options.quick ? [1024, 16384, 131_072] : (10...19).map { 1 << $0 })
     benchDecode(dims: options.dims ?? [64, 128], contexts: contexts, rounds: options.rounds ?? (options.quick ? 2 : 3),
-                torch: torch, root: root, dram: dram.allBest)
+                torch: torch, root: root, dram: (dram.allBest, dram.allMedian))
 }
 print("\ntotal \(f(now() - started, 0)) s")

@@ -75,6 +75,7 @@ private func expectGrad(_ inputs: [Tensor], eps: Float = 1e-2, atol: Double = 1e
         expectGrad([x]) { $0[0].permute([2, 0, 1]) }
         expectGrad([x]) { $0[0].transpose(0, 1) }
         expectGrad([x]) { $0[0].slice(axis: 1, 1..<3) }
+        for axis in 0..<3 { expectGrad([x]) { $0[0].shiftedPrevious(axis: axis) } }
         let y = rand([2, 2, 4], 11)
         expectGrad([x, y]) { concat([$0[0], $0[1]], axis: 1) }
     }
@@ -176,6 +177,19 @@ private func expectGrad(_ inputs: [Tensor], eps: Float = 1e-2, atol: Double = 1e
             let a = matmul(x, w) + matmul(x, w, transposeB: true)   // x and w twice through matmul
             let b = x.gelu() * x - (y - x)                            // gelu, mul, sub on x again
             return a + b * y + matmul(a.gelu(), w)
+        }
+    }
+
+    /// The same-shape min/max rule and shiftedPrevious store into fresh gradients; here every
+    /// input also gets gradient from elsewhere first or later, and min(x, x) selects x twice.
+    @Test func minMaxAndShiftAccumulate() {
+        // On one 0.1 grid, y half a step off: every x − y is at least 0.05 > eps from a tie.
+        let x = distinct([2, 5, 3], 43), y = distinct([2, 5, 3], 44)
+        y.assign(y.toArray().map { $0 + 0.05 })
+        expectGrad([x, y]) { t in
+            let (x, y) = (t[0], t[1])
+            let p = minimum(x, y) * y + maximum(y.shiftedPrevious(axis: 1), x) + minimum(x, x)
+            return p + x.shiftedPrevious(axis: 1) * x + maximum(x, y.shiftedPrevious(axis: 0))
         }
     }
 }

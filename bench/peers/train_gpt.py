@@ -9,6 +9,10 @@ N(0, 0.02/sqrt(2L)). One step = forward + cross-entropy, backward, clip_grad_nor
 AdamW(lr 1e-3, betas (0.9, 0.99), weight decay 0.1 on >= 2-D params, fused=False, foreach
 default), on fresh random tokens (targets = inputs, as in the Swift side), float32.
 
+--variant picks Hilsenbek's generative function (papers/hilsenbek), written the plain way:
+  min      attention replaced by c_proj(min(h_t, h_{t-1})), h = ln_1(x), h_{-1} = h_0 (no c_attn)
+  mlp_min  the MLP's GELU replaced by min(u_t, u_{t-1}) along time, u = c_fc(ln_2(x))
+
 One-shot:  train_gpt.py --n-layer 4 --n-head 4 --n-embd 128 --block 64 --batch 12 --steps 20
 Serve:     train_gpt.py ... --serve   then one JSON object per stdin line, e.g. {"steps": 10};
            each answer is one JSON line. The model and optimizer persist between requests.
@@ -25,38 +29,48 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+def causal_min(h):
+    """min(h_t, h_{t-1}) along time (dim 1), position 0 compared with itself."""
+    return torch.minimum(h, torch.cat([h[:, :1], h[:, :-1]], dim=1))
+
+
 class Block(nn.Module):
-    def __init__(self, c, h, n_layer):
+    def __init__(self, c, h, n_layer, variant="attention"):
         super().__init__()
         self.h = h
+        self.variant = variant
         self.ln_1 = nn.LayerNorm(c, bias=False)
-        self.c_attn = nn.Linear(c, 3 * c, bias=False)
+        self.c_attn = nn.Linear(c, 3 * c, bias=False) if variant != "min" else None
         self.c_proj = nn.Linear(c, c, bias=False)
         self.ln_2 = nn.LayerNorm(c, bias=False)
         self.c_fc = nn.Linear(c, 4 * c, bias=False)
         self.mlp_proj = nn.Linear(4 * c, c, bias=False)
-        for w in (self.c_attn.weight, self.c_fc.weight):
+        for w in (self.c_fc.weight,) + ((self.c_attn.weight,) if self.c_attn is not None else ()):
             nn.init.normal_(w, std=0.02)
         for w in (self.c_proj.weight, self.mlp_proj.weight):
             nn.init.normal_(w, std=0.02 / math.sqrt(2 * n_layer))
 
     def forward(self, x):
         b, t, c = x.shape
-        q, k, v = self.c_attn(self.ln_1(x)).split(c, dim=2)
-        q, k, v = (z.view(b, t, self.h, c // self.h).transpose(1, 2) for z in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        x = x + self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c))
-        return x + self.mlp_proj(F.gelu(self.c_fc(self.ln_2(x))))
+        if self.variant == "min":
+            x = x + self.c_proj(causal_min(self.ln_1(x)))
+        else:
+            q, k, v = self.c_attn(self.ln_1(x)).split(c, dim=2)
+            q, k, v = (z.view(b, t, self.h, c // self.h).transpose(1, 2) for z in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + self.c_proj(y.transpose(1, 2).contiguous().view(b, t, c))
+        u = self.c_fc(self.ln_2(x))
+        return x + self.mlp_proj(causal_min(u) if self.variant == "mlp_min" else F.gelu(u))
 
 
 class GPT(nn.Module):
-    def __init__(self, vocab, block, n_layer, n_head, n_embd):
+    def __init__(self, vocab, block, n_layer, n_head, n_embd, variant="attention"):
         super().__init__()
         self.wte = nn.Embedding(vocab, n_embd)
         self.wpe = nn.Embedding(block, n_embd)
         nn.init.normal_(self.wte.weight, std=0.02)
         nn.init.normal_(self.wpe.weight, std=0.02)
-        self.blocks = nn.ModuleList(Block(n_embd, n_head, n_layer) for _ in range(n_layer))
+        self.blocks = nn.ModuleList(Block(n_embd, n_head, n_layer, variant) for _ in range(n_layer))
         self.ln_f = nn.LayerNorm(n_embd, bias=False)
 
     def forward(self, idx, targets):
@@ -80,12 +94,13 @@ def main():
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps before any timing")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--variant", choices=["attention", "min", "mlp_min"], default="attention")
     ap.add_argument("--serve", action="store_true", help="answer JSON requests on stdin")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    model = GPT(args.vocab, args.block, args.n_layer, args.n_head, args.n_embd)
+    model = GPT(args.vocab, args.block, args.n_layer, args.n_head, args.n_embd, args.variant)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],

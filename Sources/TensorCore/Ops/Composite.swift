@@ -26,13 +26,6 @@ public func dropout(_ x: Tensor, p: Float, training: Bool, rng: inout RNG) -> Te
 }
 
 extension Tensor {
-    /// The previous position along `axis`, the first position repeated: out_t = x_{Swift.max(t−1, 0)}.
-    public func shiftedPrevious(axis: Int) -> Tensor {
-        let n = size(axis)
-        if n <= 1 { return self }
-        return concat([slice(axis: axis, 0..<1), slice(axis: axis, 0..<(n - 1))], axis: axis)
-    }
-
     /// Running mean along `axis`: out_t = (1/(t+1))·Σ_{s≤t} x_s. Causal by construction.
     public func cumulativeMean(axis: Int) -> Tensor {
         let ax = normalize(axis: axis, rank: rank)

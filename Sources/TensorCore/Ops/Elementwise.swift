@@ -33,7 +33,9 @@ public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
             case .sub: for i in r { po[i] = pa[i] - pb[i] }
             case .mul: for i in r { po[i] = pa[i] * pb[i] }
             case .div: for i in r { po[i] = pa[i] / pb[i] }
-            case .minimum, .maximum: for i in r { po[i] = applyBinary(op, pa[i], pb[i]) }
+            case .minimum, .maximum:
+                let o = r.lowerBound
+                selectMinMax(op == .minimum, pa + o, pb + o, into: po + o, r.count)
             }
         }
     } else {
@@ -70,6 +72,34 @@ public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
             }
             if a.requiresGrad { into(a, op == .mul ? pb : nil, sign: 1) }
             if b.requiresGrad { into(b, op == .mul ? pa : nil, sign: op == .sub ? -1 : 1) }
+            return
+        }
+        if a.shape == b.shape, op == .minimum || op == .maximum {
+            // Same shapes (Hilsenbek's causal min/max): the operand the forward selected gets g,
+            // the other 0, stored into fresh gradients. Ties and NaNs select as the forward does.
+            // One pass writes both gradients (with a === b the second adds to the first).
+            let isMin = op == .minimum
+            let ga = a.requiresGrad ? a.gradBuffer() : nil, gb = b.requiresGrad ? b.gradBuffer() : nil
+            @inline(__always) func put(_ v: F8, _ to: (data: UnsafeMutablePointer<Float>, accumulate: Bool)?, _ i: Int) {
+                guard let (p, accumulate) = to else { return }
+                store8(accumulate ? load8(p + i) + v : v, p + i)
+            }
+            Parallel.forEachChunk(n, grain: 1 << 15) { r in
+                var i = r.lowerBound
+                while i + 8 <= r.upperBound {
+                    let x = load8(pa + i), y = load8(pb + i), gi = load8(g + i)
+                    let first = isMin ? x .<= y : x .>= y
+                    put(F8().replacing(with: gi, where: first), ga, i)
+                    put(gi.replacing(with: 0, where: first), gb, i)
+                    i += 8
+                }
+                while i < r.upperBound {
+                    let first = isMin ? pa[i] <= pb[i] : pa[i] >= pb[i]
+                    if let (p, accumulate) = ga { let v: Float = first ? g[i] : 0; p[i] = accumulate ? p[i] + v : v }
+                    if let (p, accumulate) = gb { let v: Float = first ? 0 : g[i]; p[i] = accumulate ? p[i] + v : v }
+                    i += 1
+                }
+            }
             return
         }
         if op == .add || op == .sub {
@@ -113,6 +143,19 @@ public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
         if a.requiresGrad { ga.withUnsafeBufferPointer { accumulateReduced(a.gradData(), to: a.shape, $0.baseAddress!, from: outShape) } }
         if b.requiresGrad { gb.withUnsafeBufferPointer { accumulateReduced(b.gradData(), to: b.shape, $0.baseAddress!, from: outShape) } }
     }
+}
+
+/// o = a ≤ b ? a : b (min) or a ≥ b ? a : b (max), eight lanes at a time: exactly the scalar
+/// rule `applyBinary` (a NaN in a is dropped, one in b kept; a ±0 tie returns a).
+@inline(__always) func selectMinMax(_ isMin: Bool, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                    into o: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 8 <= n {
+        let x = load8(a + i), y = load8(b + i)
+        store8(y.replacing(with: x, where: isMin ? x .<= y : x .>= y), o + i)
+        i += 8
+    }
+    while i < n { o[i] = applyBinary(isMin ? .minimum : .maximum, a[i], b[i]); i += 1 }
 }
 
 /// GELU with the exact erf form, as `torch.nn.GELU()` (nanoGPT's default): x·Φ(x).
