@@ -65,7 +65,11 @@ struct Options {
             case "--rounds": o.rounds = ints(value()).first
             case "--threads": Parallel.setThreads(ints(value()).first!)
             case "--contexts": o.contexts = ints(value())
-            case "--dims": o.dims = ints(value())
+            case "--dims":
+                o.dims = ints(value())
+                if let bad = o.dims!.first(where: { $0 % 8 != 0 }) {
+                    fail("--dims: the decode kernel takes head dims that are multiples of 8 (8 floats per SIMD lane group), got \(bad)")
+                }
             case "-h", "--help":
                 print("usage: bench [limits] [train] [full] [hilsenbek] [decode] [--quick] [--rounds N] [--threads N] [--no-peer] [--profile] [--contexts 1k,64k,...] [--dims 64,128]")
                 exit(0)
