@@ -442,9 +442,20 @@ func timeReps(minReps: Int = 3, minTime: Double = 0.25, _ body: () -> Void) -> [
     return times
 }
 
-func benchDecode(dims: [Int], contexts: [Int], rounds: Int, torch: (python: String, version: String)?, root: String,
+func benchDecode(dims: [Int], contexts requested: [Int], rounds: Int, torch: (python: String, version: String)?, root: String,
                  dram: (best: Double, median: Double)) {
     let heads = 16, threads = Parallel.threads
+    // K and V of the largest context are held once by us and once by the peer: keep them within
+    // 70% of RAM (512k at d 128 takes 8 GiB per side, 16 GiB in all), rather than be OOM-killed.
+    let ram = Double(ProcessInfo.processInfo.physicalMemory), sides = torch == nil ? 1.0 : 2.0
+    func bytesPerSide(_ n: Int) -> Double { Double(2 * heads * n * dims.max()! * 4) }
+    let contexts = requested.filter { sides * bytesPerSide($0) <= 0.7 * ram }
+    if contexts.count < requested.count {
+        let skipped = requested.filter { !contexts.contains($0) }
+        print("\nDecode attention: skipping contexts \(skipped.map(String.init).joined(separator: ", ")): their K+V (\(f(bytesPerSide(skipped.min()!) / 1_073_741_824, 1))+ GiB"
+              + " per side, \(Int(sides)) side(s)) would not fit in 70% of this machine's \(f(ram / 1_073_741_824, 1)) GiB of RAM")
+    }
+    if contexts.isEmpty { return }
     let threadsText = threads == 1 ? "1 thread" : "\(threads) threads"
     print("\nSingle-query decode attention (B1 H\(heads), float32, out = softmax(q·Kᵀ/√d)·V): median ms per call")
     print("  ours: decodeAttention (Sources/TensorCore/Kernels/DecodeAttention.swift) on \(threadsText); PyTorch: F.scaled_dot_product_attention")
