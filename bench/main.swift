@@ -313,6 +313,9 @@ enum BenchModel: String {
     /// The MLP's GELU replaced by min(u_t, u_{t−1}) along time.
     case mlpMin = "mlp_min"
 
+    /// Whether the model still attends (nanoGPT's FLOPs estimate counts attention only then).
+    var attends: Bool { self != .min }
+
     var placement: GenerativeFunctionPlacement {
         switch self {
         case .attention: return .none
@@ -360,7 +363,7 @@ final class TrainSession {
     /// term is dropped when attention is (the min variant), as it then does no such work.
     var flopsPerStep: Double {
         let n = Double(model.nonEmbeddingParameterCount)
-        let attention = variant == .min ? 0 : 12 * Double(config.nLayer * config.nHead * (config.nEmbd / config.nHead) * config.blockSize)
+        let attention = variant.attends ? 12 * Double(config.nLayer * config.nHead * (config.nEmbd / config.nHead) * config.blockSize) : 0
         let perToken = 6 * n + attention
         return perToken * Double(batch * config.blockSize)
     }
@@ -372,7 +375,7 @@ func benchTrain(title: String, config: GPTConfig, batch: Int, variant: BenchMode
     let flops = session.flopsPerStep, tokens = Double(batch * config.blockSize)
     print("\n\(title) (L\(config.nLayer) H\(config.nHead) C\(config.nEmbd), T\(config.blockSize), B\(batch), vocab \(config.vocabSize);"
           + " \(f(Double(session.model.parameterCount) / 1e6, 2))M params, \(f(Double(session.model.nonEmbeddingParameterCount) / 1e6, 2))M non-embedding)")
-    let estimate = variant == .min ? "6N per token (no attention term: attention is replaced)" : "6N + 12·L·H·Q·T per token"
+    let estimate = variant.attends ? "6N + 12·L·H·Q·T per token" : "6N per token (no attention term: attention is replaced)"
     print("  FLOPs/step by nanoGPT's estimate \(estimate) (N = params without wpe): \(f(flops / 1e9, 2)) GFLOP")
     print("  forward + backward + clip 1.0 + AdamW; \(warmup) warm-up step(s) each, then \(rounds) rounds of \(steps) step(s): ours, then PyTorch")
     let peer = torch.flatMap {

@@ -12,10 +12,17 @@ public enum UnaryOp: String, CaseIterable, Sendable { case neg, exp, log, tanh, 
     case .sub: return x - y
     case .mul: return x * y
     case .div: return x / y
-    case .minimum: return x <= y ? x : y   // NaN in x stays out; see NOTE in the backward
-    case .maximum: return x >= y ? x : y
+    case .minimum, .maximum: return selectsFirst(op == .minimum, x, y) ? x : y
     }
 }
+
+/// Whether min (isMin) or max of (x, y) takes x: x ≤ y, or x ≥ y. The one rule of the forward
+/// and of the backward (which operand gets the gradient): a NaN in x is dropped, one in y kept,
+/// and a tie (±0 too) takes x. See NOTE in `binary`.
+@inline(__always) func selectsFirst(_ isMin: Bool, _ x: Float, _ y: Float) -> Bool { isMin ? x <= y : x >= y }
+
+/// `selectsFirst` for eight lanes.
+@inline(__always) func selectsFirst8(_ isMin: Bool, _ x: F8, _ y: F8) -> SIMDMask<SIMD8<Int32>> { isMin ? x .<= y : x .>= y }
 
 /// out = a ∘ b with broadcasting.
 ///
@@ -76,7 +83,7 @@ public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
         }
         if a.shape == b.shape, op == .minimum || op == .maximum {
             // Same shapes (Hilsenbek's causal min/max): the operand the forward selected gets g,
-            // the other 0, stored into fresh gradients. Ties and NaNs select as the forward does.
+            // the other 0, stored into fresh gradients.
             // One pass writes both gradients (with a === b the second adds to the first).
             let isMin = op == .minimum
             let ga = a.requiresGrad ? a.gradBuffer() : nil, gb = b.requiresGrad ? b.gradBuffer() : nil
@@ -88,13 +95,13 @@ public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
                 var i = r.lowerBound
                 while i + 8 <= r.upperBound {
                     let x = load8(pa + i), y = load8(pb + i), gi = load8(g + i)
-                    let first = isMin ? x .<= y : x .>= y
+                    let first = selectsFirst8(isMin, x, y)
                     put(F8().replacing(with: gi, where: first), ga, i)
                     put(gi.replacing(with: 0, where: first), gb, i)
                     i += 8
                 }
                 while i < r.upperBound {
-                    let first = isMin ? pa[i] <= pb[i] : pa[i] >= pb[i]
+                    let first = selectsFirst(isMin, pa[i], pb[i])
                     if let (p, accumulate) = ga { let v: Float = first ? g[i] : 0; p[i] = accumulate ? p[i] + v : v }
                     if let (p, accumulate) = gb { let v: Float = first ? 0 : g[i]; p[i] = accumulate ? p[i] + v : v }
                     i += 1
@@ -137,22 +144,22 @@ public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
         case .add, .sub: return   // handled above
         case .mul: (ga, gb) = partials { i, x, y in (g[i] * y, g[i] * x) }
         case .div: (ga, gb) = partials { i, x, y in (g[i] / y, -g[i] * x / (y * y)) }
-        case .minimum: (ga, gb) = partials { i, x, y in x <= y ? (g[i], 0) : (0, g[i]) }
-        case .maximum: (ga, gb) = partials { i, x, y in x >= y ? (g[i], 0) : (0, g[i]) }
+        case .minimum, .maximum:
+            let isMin = op == .minimum
+            (ga, gb) = partials { i, x, y in selectsFirst(isMin, x, y) ? (g[i], 0) : (0, g[i]) }
         }
         if a.requiresGrad { ga.withUnsafeBufferPointer { accumulateReduced(a.gradData(), to: a.shape, $0.baseAddress!, from: outShape) } }
         if b.requiresGrad { gb.withUnsafeBufferPointer { accumulateReduced(b.gradData(), to: b.shape, $0.baseAddress!, from: outShape) } }
     }
 }
 
-/// o = a ≤ b ? a : b (min) or a ≥ b ? a : b (max), eight lanes at a time: exactly the scalar
-/// rule `applyBinary` (a NaN in a is dropped, one in b kept; a ±0 tie returns a).
+/// o = min(a, b) or max(a, b) by `selectsFirst`, eight lanes at a time.
 @inline(__always) func selectMinMax(_ isMin: Bool, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                                     into o: UnsafeMutablePointer<Float>, _ n: Int) {
     var i = 0
     while i + 8 <= n {
         let x = load8(a + i), y = load8(b + i)
-        store8(y.replacing(with: x, where: isMin ? x .<= y : x .>= y), o + i)
+        store8(y.replacing(with: x, where: selectsFirst8(isMin, x, y)), o + i)
         i += 8
     }
     while i < n { o[i] = applyBinary(isMin ? .minimum : .maximum, a[i], b[i]); i += 1 }
