@@ -38,16 +38,22 @@ setup: .setup-done
 data: setup
 	bash data/fetch.sh
 
-# SwiftPM's incremental release build can keep a dependent module's stale inlined copy of a
-# changed library class (seen: a paper binary allocating GPT at its old size after a stored
-# property was added, corrupting the heap). So a change under Sources/ forces a clean release build.
-SOURCES_STAMP := .build/release-sources.sha256
+# SwiftPM's incremental build can keep a dependent module's stale copy of a changed library
+# (seen in release: a paper binary allocating GPT at its old size after a stored property was
+# added, corrupting the heap; seen in debug: a paper binary linking against a static property's
+# old accessor). So a change under Sources/ forces a clean build of that configuration.
+# $(call fresh,CONFIG): drop .build's CONFIG products when Sources/ changed since they were built.
+SOURCES_HASH = find Sources Package.swift -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-64
+define fresh
+@mkdir -p .build; new=$$($(SOURCES_HASH)); stamp=.build/$(1)-sources.sha256; \
+if [ -f $$stamp ] && [ "$$(cat $$stamp)" != "$$new" ]; then \
+  echo "Sources/ changed since the last $(1) build: rebuilding it from scratch"; \
+  rm -rf .build/*/$(1) .build/$(1) .build/$(1).yaml; fi; echo "$$new" > $$stamp.next
+endef
+
 build: setup
-	@mkdir -p .build; new=$$(find Sources Package.swift -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-64); \
-	if [ -f $(SOURCES_STAMP) ] && [ "$$(cat $(SOURCES_STAMP))" != "$$new" ]; then \
-	  echo "Sources/ changed since the last release build: rebuilding from scratch"; \
-	  rm -rf .build/*/release .build/release .build/release.yaml; fi; \
-	$(SWIFT_BUILD) && echo "$$new" > $(SOURCES_STAMP)
+	$(call fresh,release)
+	$(SWIFT_BUILD) && mv .build/release-sources.sha256.next .build/release-sources.sha256
 
 replicate: build
 	@test -f papers/$(PAPER)/main.swift || { echo "unknown PAPER=$(PAPER); papers: $(PAPERS)"; exit 2; }
@@ -60,7 +66,8 @@ list: build
 test: unit check
 
 unit: setup
-	swift build --build-tests $(SWIFT_FLAGS)
+	$(call fresh,debug)
+	swift build --build-tests $(SWIFT_FLAGS) && mv .build/debug-sources.sha256.next .build/debug-sources.sha256
 	swift test --skip-build $(SWIFT_FLAGS)
 
 check: build

@@ -175,9 +175,10 @@ func dramBandwidth(bytes: Int, passes: Int) -> (one: Double, allBest: Double, al
         var t0 = now()
         sink += sumKernel(p, n)
         one.append(Double(bytes) / (now() - t0) / 1e9)
-        let parts = UnsafeMutablePointer<Float>.allocate(capacity: Parallel.threads)
+        let chunks = Parallel.chunkCount(n, grain: 1 << 16)
+        let parts = UnsafeMutablePointer<Float>.allocate(capacity: chunks)
         t0 = now()
-        Parallel.forEachIndexedChunk(n, grain: 1 << 16) { c, r in parts[c] = sumKernel(p + r.lowerBound, r.count) }
+        Parallel.forEachIndexedChunk(n, chunks: chunks) { c, r in parts[c] = sumKernel(p + r.lowerBound, r.count) }
         all.append(Double(bytes) / (now() - t0) / 1e9)
         sink += parts[0]
         parts.deallocate()
@@ -499,7 +500,7 @@ func benchDecode(dims: [Int], contexts requested: [Int], rounds: Int, torch: (py
                 }
                 reads += timeReps {
                     let (k, v) = (kBuf.pointer, vBuf.pointer)
-                    Parallel.forEachIndexedChunk(elems, grain: 1 << 14) { c, r in
+                    Parallel.forEachIndexedChunk(elems, chunks: Parallel.chunkCount(elems, grain: 1 << 14)) { c, r in
                         parts[c] = sumKernel(k + r.lowerBound, r.count) + sumKernel(v + r.lowerBound, r.count)
                     }
                     sink += parts[0]

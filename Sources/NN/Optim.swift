@@ -57,7 +57,8 @@ public final class AdamW {
                 work.append((step, p, grad, expAvg[name]!, expAvgSq[name]!))
             }
         }
-        Parallel.forEachSegmentPiece(work.map { $0.p.count }) { _, s, r in
+        let lengths = work.map { $0.p.count }
+        Parallel.forEachSegmentPiece(lengths, chunks: Parallel.segmentChunkCount(lengths)) { _, s, r in
             let w = work[s], o = r.lowerBound
             w.step.apply(p: w.p.data + o, m: w.m.data + o, v: w.v.data + o, g: w.g.data + o, count: r.count)
         }
@@ -84,14 +85,15 @@ public func clipGradNorm(_ params: [Tensor], maxNorm: Float) -> Float {
     let grads = params.compactMap(\.grad)
     let lengths = grads.map(\.count)
     // Per-chunk sums in double, added in chunk order: fixed for a given thread count.
-    var partial = [Double](repeating: 0, count: Parallel.threads)
+    let chunks = Parallel.segmentChunkCount(lengths)
+    var partial = [Double](repeating: 0, count: chunks)
     partial.withUnsafeMutableBufferPointer { acc in
         let acc = acc.baseAddress!
-        Parallel.forEachSegmentPiece(lengths) { c, s, r in acc[c] += sumOfSquaresDouble(grads[s].data + r.lowerBound, r.count) }
+        Parallel.forEachSegmentPiece(lengths, chunks: chunks) { c, s, r in acc[c] += sumOfSquaresDouble(grads[s].data + r.lowerBound, r.count) }
     }
     let norm = Float(partial.reduce(0, +).squareRoot())
     let coef = Swift.min(maxNorm / (norm + 1e-6), 1)
-    Parallel.forEachSegmentPiece(lengths) { _, s, r in scaleInPlace(grads[s].data + r.lowerBound, r.count, by: coef) }
+    Parallel.forEachSegmentPiece(lengths, chunks: chunks) { _, s, r in scaleInPlace(grads[s].data + r.lowerBound, r.count, by: coef) }
     return norm
 }
 

@@ -1103,12 +1103,43 @@ private func smallGraph(fused: Bool) -> (out: [Float], loss: Float, grads: [[Flo
 }
 
 @Suite(.serialized) struct ThreadCountTests {
-    private func withThreads<T>(_ n: Int, _ body: () -> T) -> T {
-        let original = Parallel.threads
-        Parallel.setThreads(n)
-        defer { Parallel.setThreads(original) }
-        return body()
+    /// `withThreads` binds a count for this task and the workers it starts (parallel code
+    /// nested in a chunk sees it too), and leaves the process-wide count, which other tests
+    /// running at the same time read, alone.
+    @Test func scopedCountStaysInItsTask() {
+        let outside = Parallel.threads, scoped = outside + 2
+        let seen = UnsafeMutableBufferPointer<Int>.allocate(capacity: scoped + 1)
+        defer { seen.deallocate() }
+        seen.initialize(repeating: 0)
+        let done = DispatchSemaphore(value: 0)
+        Parallel.withThreads(scoped) {
+            let caller = pthread_self()
+            nonisolated(unsafe) var onWorkers = 0
+            let lock = NSLock()
+            func workerChunks() -> Int { lock.lock(); defer { lock.unlock() }; return onWorkers }
+            // The caller runs chunks too, and on a busy machine may run them all before a worker
+            // wakes; its chunks wait (up to 1 s, a few tries) until a worker has taken one.
+            for _ in 0..<5 where workerChunks() == 0 {
+                Parallel.forEachIndexedChunk(scoped, chunks: scoped) { c, _ in
+                    seen[c] = Parallel.threads
+                    if pthread_equal(pthread_self(), caller) == 0 {
+                        lock.lock(); onWorkers += 1; lock.unlock()
+                    } else {
+                        let deadline = DispatchTime.now().uptimeNanoseconds + 1_000_000_000
+                        while workerChunks() == 0 && DispatchTime.now().uptimeNanoseconds < deadline { usleep(1000) }
+                    }
+                }
+            }
+            #expect(onWorkers > 0, "no chunk ran on a worker thread: the check below would be vacuous")
+            nonisolated(unsafe) let slot = seen.baseAddress! + scoped   // written before done.signal()
+            Thread { slot.pointee = Parallel.threads; done.signal() }.start()
+            done.wait()
+        }
+        #expect(Array(seen.prefix(scoped)) == [Int](repeating: scoped, count: scoped), "counts seen in the chunks")
+        #expect(seen[scoped] == outside, "another thread saw the scoped count")
+        #expect(Parallel.threads == outside)
     }
+
 
     /// Row split (M = 257), column split (M = 3, N = 1031, plain and transposed B) and
     /// per-batch splits agree across 1, 2 and 3 threads. Each chunk is a separate
@@ -1129,9 +1160,9 @@ private func smallGraph(fused: Bool) -> (out: [Float], loss: Float, grads: [[Flo
             let (m, k) = (a.size(-2), a.size(-1)), n = tb ? b.size(-2) : b.size(-1)
             let scale = refMatmul(a.toArray().map(abs), b.toArray().map(abs), batch: a.count / (m * k), m: m, k: k, n: n,
                                   transposeB: tb, sharedB: b.rank == 2)
-            let one = withThreads(1) { matmul(a, b, transposeB: tb).toArray() }
+            let one = Parallel.withThreads(1) { matmul(a, b, transposeB: tb).toArray() }
             for threads in [2, 3] {
-                let many = withThreads(threads) { matmul(a, b, transposeB: tb).toArray() }
+                let many = Parallel.withThreads(threads) { matmul(a, b, transposeB: tb).toArray() }
                 var worst = 0.0, worstAt = 0
                 for j in 0..<one.count {
                     let r = abs(Double(many[j]) - Double(one[j])) / scale[j]
@@ -1149,7 +1180,7 @@ private func smallGraph(fused: Bool) -> (out: [Float], loss: Float, grads: [[Flo
             [bits(x.softmax()), bits(layerNorm(x, weight: nil, bias: nil)), bits(x.sum(axis: 1)), bits(x.sum(axis: 0)),
              bits(x.gelu()), bits(x.exp()), bits(x + x), bits(causalSelfAttention(qkv, heads: 3))]
         }
-        let one = withThreads(1, run), two = withThreads(2, run), three = withThreads(3, run)
+        let one = Parallel.withThreads(1, run), two = Parallel.withThreads(2, run), three = Parallel.withThreads(3, run)
         #expect(one == two && one == three)
     }
 

@@ -255,15 +255,17 @@ struct OptimizerKernelTests {
 
     /// Pieces of segments laid end to end cover every element exactly once, each chunk's pieces
     /// are contiguous in the concatenation, and chunks are ordered.
-    @Test func segmentPiecesCoverEverythingOnce() {
+    @Test(arguments: [1, 2, 3, 7])
+    func segmentPiecesCoverEverythingOnce(chunks: Int) {
         for lengths in [[5], [0, 3, 0, 100_000, 1, 70_000], [1 << 16, 1 << 16], [], [0]] {
             let total = lengths.reduce(0, +)
             var starts = [0]
             for l in lengths { starts.append(starts.last! + l) }
             let lock = NSLock()
             var pieces: [(chunk: Int, lo: Int, hi: Int)] = []
-            Parallel.forEachSegmentPiece(lengths) { c, s, r in
+            Parallel.forEachSegmentPiece(lengths, chunks: chunks) { c, s, r in
                 #expect(r.lowerBound >= 0 && r.upperBound <= lengths[s] && !r.isEmpty)
+                #expect(c >= 0 && c < chunks, "chunk \(c) of \(chunks)")
                 lock.lock(); pieces.append((c, starts[s] + r.lowerBound, starts[s] + r.upperBound)); lock.unlock()
             }
             pieces.sort { ($0.lo, $0.chunk) < ($1.lo, $1.chunk) }

@@ -84,7 +84,11 @@ public func crossEntropy(_ logits: Tensor, targets: [Int32], ignoreIndex: Int32 
     precondition(targets.count == rows, "\(targets.count) targets for \(rows) rows of logits \(logits.shape)")
     let probs = Tensor.empty(logits.shape)
     let px = logits.data, pp = probs.data
-    var losses = [Double](repeating: 0, count: rows)
+    // Per-row losses through a raw pointer: chunks on other threads write their own rows, and
+    // an Array captured by the closure is one variable that every chunk would be modifying.
+    let losses = UnsafeMutableBufferPointer<Double>.allocate(capacity: rows)
+    defer { losses.deallocate() }
+    losses.initialize(repeating: 0)
     Parallel.forEachChunk(rows, grain: Swift.max(1, 8192 / v)) { rs in
         for r in rs {
             softmaxRow(px + r * v, pp + r * v, v)
@@ -161,7 +165,7 @@ public func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float = 
         partialW.withUnsafeMutableBufferPointer { pwB in
             partialB.withUnsafeMutableBufferPointer { pbB in
                 let pW = pwB.baseAddress!, pB = pbB.baseAddress!
-                Parallel.forEachIndexedChunk(rows, grain: grain) { chunk, rs in
+                Parallel.forEachIndexedChunk(rows, chunks: chunks) { chunk, rs in
                     let cw = pW + chunk * c, cb = pB + chunk * c
                     for r in rs {
                         let xr = px + r * c, gr = g + r * c, m = mp[r], s = rp[r]
