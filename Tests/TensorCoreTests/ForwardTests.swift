@@ -1140,7 +1140,6 @@ private func smallGraph(fused: Bool) -> (out: [Float], loss: Float, grads: [[Flo
         #expect(Parallel.threads == outside)
     }
 
-
     /// Row split (M = 257), column split (M = 3, N = 1031, plain and transposed B) and
     /// per-batch splits agree across 1, 2 and 3 threads. Each chunk is a separate
     /// single-threaded SGEMM whose kernel/blocking may depend on the chunk's size, so results

@@ -8,11 +8,8 @@ public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Floa
                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
     Parallel.configureBLAS()
     if m == 0 || n == 0 { return }
-    let ta = transA ? CblasTrans : CblasNoTrans
-    let tb = transB ? CblasTrans : CblasNoTrans
     func call(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>, _ m: Int, _ n: Int) {
-        cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb),
-                    beta, c, Int32(ldc))
+        sgemm(transA, transB, m, n, k, alpha: alpha, a, lda, b, ldb, beta: beta, c, ldc)
     }
     // Below ~1 MFLOP a second thread costs more than it saves.
     let flops = 2 * m * n * k
@@ -34,11 +31,12 @@ public func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Floa
     }
 }
 
-/// One single-threaded row-major SGEMM call.
+/// C = α·op(A)·op(B) + β·C, row-major, one single-threaded OpenBLAS call (nothing when C is empty).
 @inline(__always)
-func cblas_sgemm_rowmajor(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
-                          _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                          _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
+           _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+           beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    if m == 0 || n == 0 { return }
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }

@@ -1,4 +1,3 @@
-import CBLAS
 import Foundation
 
 /// Causal multi-head self-attention from packed projections, fused in one primitive.
@@ -183,16 +182,6 @@ private func causalBlockProduct(rows: Range<Int>, weights w: UnsafePointer<Float
         let wi = w + i * ldw
         accumulateWeightedRows(y + i * ldy, d: d, count: i - r0 + 1, weight: { wi[r0 + $0] }, row: { x + (r0 + $0) * ldx })
     }
-}
-
-/// C = α·op(A)·op(B) + β·C, row-major, one single-threaded OpenBLAS call.
-@inline(__always)
-private func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
-                   _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                   beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-    if m == 0 || n == 0 { return }
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
 }
 
 /// `causalSelfAttention` for longer sequences: per (batch, head), on one thread, query rows in

@@ -75,7 +75,7 @@ func batchedGemm(_ batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: In
     Parallel.configureBLAS()
     Parallel.forEachChunk(batch, grain: Swift.max(1, (1 << 20) / Swift.max(2 * m * n * k, 1))) { range in
         for i in range {
-            cblas_sgemm_rowmajor(transA, transB, m, n, k, a + i * strideA, lda, b + i * strideB, ldb, beta, c + i * strideC, ldc)
+            sgemm(transA, transB, m, n, k, a + i * strideA, lda, b + i * strideB, ldb, beta: beta, c + i * strideC, ldc)
         }
     }
 }
