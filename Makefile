@@ -14,11 +14,11 @@ SWIFT_FLAGS := --manifest-cache none
 SWIFT_BUILD := swift build -c release $(SWIFT_FLAGS)
 export REPLICATE_SWIFT_VERSION := $(shell swift --version 2>/dev/null | head -n 1)
 
-.PHONY: setup data build replicate list test unit check bless bench bench-setup clean help
+.PHONY: setup data build replicate list test unit check bless bench bench-setup new-paper clean help
 
 help:
 	@echo "make replicate PAPER=<$(subst $() ,|,$(PAPERS))> [PRESET=ci|default] [ARGS='key=value ...']"
-	@echo "make test | unit | check | bless PAPER=... | list | bench | bench-setup | data | setup | clean"
+	@echo "make test | unit | check | bless PAPER=... | list | bench | bench-setup | new-paper NAME=... | data | setup | clean"
 
 # System packages (Debian): installed only when one is missing. h5py is optional (tests use it
 # when it imports) and is installed best-effort.
@@ -43,7 +43,8 @@ data: setup
 # added, corrupting the heap; seen in debug: a paper binary linking against a static property's
 # old accessor). So a change under Sources/ forces a clean build of that configuration.
 # $(call fresh,CONFIG): drop .build's CONFIG products when Sources/ changed since they were built.
-SOURCES_HASH = find Sources Package.swift -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-64
+# Libraries: Sources/ and the papers' library folders (papers/<name>/<Module>/).
+SOURCES_HASH = find Sources Package.swift $$(ls -d papers/*/[A-Z]*/ | grep -v '/Tests/$$') -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-64
 define fresh
 @mkdir -p .build; new=$$($(SOURCES_HASH)); stamp=.build/$(1)-sources.sha256; \
 if [ -f $$stamp ] && [ "$$(cat $$stamp)" != "$$new" ]; then \
@@ -88,6 +89,15 @@ bench: build
 bench-setup:
 	python3 -m venv .venv-bench
 	.venv-bench/bin/pip install -q torch==2.13.0+cpu numpy h5py || .venv-bench/bin/pip install -q --extra-index-url https://download.pytorch.org/whl/cpu torch==2.13.0+cpu numpy h5py
+
+# A new paper from papers/_template (its README has the checklist).
+new-paper:
+	@echo "$(NAME)" | grep -Eq '^[a-z][a-z0-9]*$$' || { echo "usage: make new-paper NAME=<lower-case letters and digits>"; exit 2; }
+	@test ! -e papers/$(NAME) || { echo "papers/$(NAME) exists"; exit 2; }
+	cp -r papers/_template papers/$(NAME)
+	rm -rf papers/$(NAME)/expected
+	sed -i 's/_template/$(NAME)/g' papers/$(NAME)/main.swift papers/$(NAME)/README.md papers/$(NAME)/reference/check_numpy.py
+	@echo "papers/$(NAME): follow its README's checklist, then make bless PAPER=$(NAME)"
 
 clean:
 	rm -rf .build .setup-done

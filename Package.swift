@@ -15,21 +15,49 @@ let fastMath: [SwiftSetting] = [
 ]
 
 // MARK: - Papers are discovered, not registered
+//
+// papers/<name>/main.swift            the paper's executable `<name>` (its experiment, top to bottom)
+// papers/<name>/<Module>/*.swift      optional: the paper's model and mechanism as library `<Module>`
+//                                     (a folder named with a capital letter), importable by bench
+//                                     and by tests; the executable depends on it
+// papers/<name>/Tests/*.swift         optional: the library's tests, target `<Module>Tests`
 
 let root = Context.packageDirectory
-let papers: [String] = ((try? FileManager.default.contentsOfDirectory(atPath: root + "/papers")) ?? [])
-    .filter { FileManager.default.fileExists(atPath: root + "/papers/\($0)/main.swift") }
+let fm = FileManager.default
+func isDirectory(_ path: String) -> Bool {
+    var dir: ObjCBool = false
+    return fm.fileExists(atPath: path, isDirectory: &dir) && dir.boolValue
+}
+let papers: [String] = ((try? fm.contentsOfDirectory(atPath: root + "/papers")) ?? [])
+    .filter { fm.fileExists(atPath: root + "/papers/\($0)/main.swift") }
     .sorted()
-// Libraries a paper needs beyond Replicate.
-let paperDependencies: [String: [Target.Dependency]] = ["leanattention": ["LeanAttention"]]
+/// The library folders of a paper: capitalised subfolders other than Tests.
+func paperModules(_ name: String) -> [String] {
+    ((try? fm.contentsOfDirectory(atPath: root + "/papers/\(name)")) ?? [])
+        .filter { $0.first!.isUppercase && $0 != "Tests" && isDirectory(root + "/papers/\(name)/\($0)") }
+        .sorted()
+}
+// Paper libraries use language mode 5 like TensorCore: kernels hand raw pointers to worker threads.
+let paperLibraryTargets: [Target] = papers.flatMap { name in
+    paperModules(name).map { module in
+        .target(name: module, dependencies: ["Replicate"], path: "papers/\(name)/\(module)",
+                swiftSettings: fastMath + [.swiftLanguageMode(.v5)])
+    }
+}
+let paperTestTargets: [Target] = papers.compactMap { name in
+    guard let module = paperModules(name).first, isDirectory(root + "/papers/\(name)/Tests") else { return nil }
+    return .testTarget(name: module + "Tests", dependencies: [.target(name: module)], path: "papers/\(name)/Tests",
+                       swiftSettings: fastMath)
+}
 let paperTargets: [Target] = papers.map { name in
     .executableTarget(
-        name: name, dependencies: ["Replicate"] + (paperDependencies[name] ?? []), path: "papers/\(name)",
-        exclude: ["README.md", "claims.json5", "expected", "reference"].filter {
-            FileManager.default.fileExists(atPath: root + "/papers/\(name)/\($0)")
+        name: name, dependencies: ["Replicate"] + paperModules(name).map { .target(name: $0) }, path: "papers/\(name)",
+        exclude: (["README.md", "claims.json5", "expected", "reference", "Tests"] + paperModules(name)).filter {
+            fm.fileExists(atPath: root + "/papers/\(name)/\($0)")
         },
         swiftSettings: fastMath)
 }
+let allPaperModules: [Target.Dependency] = papers.flatMap(paperModules).map { .target(name: $0) }
 
 // MARK: - Targets
 
@@ -57,13 +85,9 @@ let package = Package(
         .target(name: "HDF5", dependencies: ["CHDF5"]),
         .target(name: "Plots", dependencies: ["CPNG"]),
         .target(name: "Reporting", dependencies: []),
-        // LeanAttention's kernels, schedules and GPU model (papers/leanattention); language mode 5
-        // for the same reason as TensorCore (raw pointers handed to worker threads).
-        .target(name: "LeanAttention", dependencies: ["TensorCore"],
-                swiftSettings: fastMath + [.swiftLanguageMode(.v5)]),
         .target(name: "Replicate", dependencies: ["TensorCore", "NN", "Datasets", "HDF5", "Plots", "Reporting"],
                 swiftSettings: fastMath),
-        .executableTarget(name: "bench", dependencies: ["Replicate"], path: "bench",
+        .executableTarget(name: "bench", dependencies: ["Replicate"] + allPaperModules, path: "bench",
                           exclude: ["peers"], swiftSettings: fastMath),
 
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"], swiftSettings: fastMath),
@@ -71,7 +95,6 @@ let package = Package(
         .testTarget(name: "HDF5Tests", dependencies: ["HDF5"]),
         .testTarget(name: "PlotsTests", dependencies: ["Plots"]),
         .testTarget(name: "ReportingTests", dependencies: ["Reporting"]),
-        .testTarget(name: "LeanAttentionTests", dependencies: ["LeanAttention"], swiftSettings: fastMath),
         .testTarget(name: "ReplicateTests", dependencies: ["Replicate"], swiftSettings: fastMath),
-    ] + paperTargets
+    ] + paperLibraryTargets + paperTestTargets + paperTargets
 )

@@ -13,14 +13,8 @@
 // alone and the output says so.
 import Dispatch
 import Foundation
+import Hilsenbek
 import Replicate
-
-func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-
-func median(_ xs: [Double]) -> Double {
-    let s = xs.sorted()
-    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
-}
 
 func f(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
 
@@ -305,36 +299,17 @@ final class Peer {
 
 // MARK: - Workloads 1 and 2: nanoGPT training step
 
-/// The models a training-step workload runs: nanoGPT, or one of Hilsenbek's generative-function
-/// variants (papers/hilsenbek), each with its name for the PyTorch peer's `--variant`.
-enum BenchModel: String {
-    case attention
-    /// Attention replaced by c_proj(min(h_t, h_{t−1})).
-    case min
-    /// The MLP's GELU replaced by min(u_t, u_{t−1}) along time.
-    case mlpMin = "mlp_min"
-
-    /// Whether the model still attends (nanoGPT's FLOPs estimate counts attention only then).
-    var attends: Bool { self != .min }
-
-    var placement: GenerativeFunctionPlacement {
-        switch self {
-        case .attention: return .none
-        case .min: return .attention(.min, .none)
-        case .mlpMin: return .activation(.min)
-        }
-    }
-}
-
+/// The models a training-step workload runs are Hilsenbek's variants (papers/hilsenbek), nanoGPT
+/// among them (`.attention`); the raw value is the PyTorch peer's `--variant`.
 final class TrainSession {
     let config: GPTConfig
     let batch: Int
-    let variant: BenchModel
+    let variant: Variant
     let model: GPT
     let opt: AdamW
     var rng = RNG(seed: 2)
 
-    init(config: GPTConfig, batch: Int, variant: BenchModel = .attention) {
+    init(config: GPTConfig, batch: Int, variant: Variant = .attention) {
         self.config = config
         self.batch = batch
         self.variant = variant
@@ -370,7 +345,7 @@ final class TrainSession {
     }
 }
 
-func benchTrain(title: String, config: GPTConfig, batch: Int, variant: BenchModel = .attention, warmup: Int, steps: Int,
+func benchTrain(title: String, config: GPTConfig, batch: Int, variant: Variant = .attention, warmup: Int, steps: Int,
                 rounds: Int, torch: (python: String, version: String)?, root: String, peakAll: Double, profile: Bool) {
     let session = TrainSession(config: config, batch: batch, variant: variant)
     let flops = session.flopsPerStep, tokens = Double(batch * config.blockSize)
@@ -561,7 +536,7 @@ if w.contains("hilsenbek") {
     // Workload 4 for papers/hilsenbek: its 21 trainings are its run time; the kernel it adds is
     // the causal min along time, in place of attention (variant 2) or of GELU (variant 7).
     let baby = GPTConfig(vocabSize: 65, blockSize: 64, nLayer: 4, nHead: 4, nEmbd: 128)
-    for (variant, name) in [(BenchModel.min, "attention → c_proj(min(h_t, h_{t−1}))"), (.mlpMin, "GELU → min(u_t, u_{t−1})")] {
+    for (variant, name) in [(Variant.min, "attention → c_proj(min(h_t, h_{t−1}))"), (.mlpMin, "GELU → min(u_t, u_{t−1})")] {
         benchTrain(title: "Hilsenbek \(variant.rawValue) training step, \(name)", config: baby, batch: 12, variant: variant,
                    warmup: 3, steps: options.quick ? 5 : 10, rounds: options.rounds ?? (options.quick ? 2 : 3),
                    torch: torch, root: root, peakAll: peakAll, profile: options.profile)

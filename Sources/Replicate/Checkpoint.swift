@@ -3,81 +3,76 @@ import HDF5
 import NN
 import TensorCore
 
-/// Loss curves and timings of one training run; stored in checkpoints so a resumed run ends
-/// with the same curves as an uninterrupted one.
-public struct TrainHistory: Codable, Equatable, Sendable {
-    public var iters: [Int] = []          // every update
-    public var trainLoss: [Double] = []
-    public var lr: [Double] = []
-    public var gradNorm: [Double] = []
-    public var stepMs: [Double] = []      // timing: never gated, differs on resume
-    public var evalIters: [Int] = []
-    public var evalTrain: [Double] = []
-    public var evalVal: [Double] = []
-    public init() {}
-}
-
 /// What a checkpoint restores besides the parameters and optimizer moments.
 public struct TrainState: Sendable {
     public var step: Int                  // the next iteration to run
     public var dataRNG: RNG
-    public var dropoutRNG: RNG
+    /// The model's own random streams by name (`Trainable.randomStreams`).
+    public var modelStreams: [String: RNG]
     public var history: TrainHistory
     public var finished: Bool
-    public init(step: Int, dataRNG: RNG, dropoutRNG: RNG, history: TrainHistory, finished: Bool) {
-        self.step = step; self.dataRNG = dataRNG; self.dropoutRNG = dropoutRNG; self.history = history; self.finished = finished
+    public init(step: Int, dataRNG: RNG, modelStreams: [String: RNG], history: TrainHistory, finished: Bool) {
+        self.step = step; self.dataRNG = dataRNG; self.modelStreams = modelStreams; self.history = history; self.finished = finished
     }
 }
 
 /// Checkpoints in HDF5: `/params/<state_dict key>` (loads into the PyTorch model with
 /// `{k: torch.from_numpy(f["params"][k][()]) for k in f["params"]}`), `/optimizer/exp_avg/<key>`,
-/// `/optimizer/exp_avg_sq/<key>`, `/rng/*`, `/history/*`, and root attributes: format_version,
-/// kind, model, config (JSON), step, finished, and the provenance.
+/// `/optimizer/exp_avg_sq/<key>`, `/rng/data` and `/rng/<model stream>` (xoshiro state words),
+/// `/history/iter` and `/history/<per-update series>`, `/history/eval_iter` and
+/// `/history/eval_<evaluation>`, and root attributes: format_version, kind, model, config (JSON),
+/// step, finished, and the provenance (threads among it: a resume must use the same count).
 public enum Checkpoint {
     public static let formatVersion: Int64 = 1
 
-    public static func save(_ path: String, model: Module, optimizer: AdamW, state: TrainState,
-                            modelName: String, configJSON: String, provenance: Provenance) throws {
-        try H5File.writeAtomically(to: path) { f in
+    public static func save(_ target: CheckpointTarget, model: Module, optimizer: AdamW, state: TrainState) throws {
+        try H5File.writeAtomically(to: target.path) { f in
             try f.setAttribute("format_version", .int(formatVersion))
             try f.setAttribute("kind", .string("checkpoint"))
-            try f.setAttribute("model", .string(modelName))
-            try f.setAttribute("config", .string(configJSON))
+            try f.setAttribute("model", .string(target.modelName))
+            try f.setAttribute("config", .string(target.configJSON))
             try f.setAttribute("step", .int(Int64(state.step)))
             try f.setAttribute("finished", .int(state.finished ? 1 : 0))
-            try provenance.attach(to: f)
+            try target.provenance.attach(to: f)
             for (name, p) in model.namedParameters() { try f.write("params/\(name)", p.toArray(), shape: p.shape) }
             for (name, m) in optimizer.expAvg { try f.write("optimizer/exp_avg/\(name)", m.toArray(), shape: m.shape) }
             for (name, v) in optimizer.expAvgSq { try f.write("optimizer/exp_avg_sq/\(name)", v.toArray(), shape: v.shape) }
             try f.setAttribute("step", .int(Int64(optimizer.step)), on: "optimizer")
             try f.write("rng/data", state.dataRNG.stateWords.map { Int64(bitPattern: $0) }, shape: [5])
-            try f.write("rng/dropout", state.dropoutRNG.stateWords.map { Int64(bitPattern: $0) }, shape: [5])
+            for (name, rng) in state.modelStreams.sorted(by: { $0.key < $1.key }) {
+                try f.write("rng/\(name)", rng.stateWords.map { Int64(bitPattern: $0) }, shape: [5])
+            }
             let h = state.history
             try f.write("history/iter", h.iters.map(Int64.init), shape: [h.iters.count])
-            try f.write("history/train_loss", h.trainLoss, shape: [h.trainLoss.count])
-            try f.write("history/lr", h.lr, shape: [h.lr.count])
-            try f.write("history/grad_norm", h.gradNorm, shape: [h.gradNorm.count])
-            try f.write("history/step_ms", h.stepMs, shape: [h.stepMs.count])
+            for (name, values) in h.steps.sorted(by: { $0.key < $1.key }) { try f.write("history/\(name)", values, shape: [values.count]) }
             try f.write("history/eval_iter", h.evalIters.map(Int64.init), shape: [h.evalIters.count])
-            try f.write("history/eval_train_loss", h.evalTrain, shape: [h.evalTrain.count])
-            try f.write("history/eval_val_loss", h.evalVal, shape: [h.evalVal.count])
+            for (name, values) in h.evals.sorted(by: { $0.key < $1.key }) { try f.write("history/eval_\(name)", values, shape: [values.count]) }
         }
     }
 
     /// Restore `model` and `optimizer` in place. Throws a one-line error naming the file when
-    /// it is unreadable, of another format, or written for another model or config.
-    public static func load(_ path: String, model: Module, optimizer: AdamW, modelName: String, configJSON: String) throws -> TrainState {
+    /// it is unreadable, of another format, written for another model or config, or with another
+    /// thread count (the chunking of parallel sums depends on it, so the resumed run would not be
+    /// bit-identical to an uninterrupted one).
+    public static func load(_ target: CheckpointTarget, model: Module, optimizer: AdamW) throws -> TrainState {
+        let path = target.path
         func fail(_ problem: String) -> ReplicateError { ReplicateError("checkpoint \(path): \(problem)") }
         do {
             let f = try H5File.open(path)
             guard try f.intAttribute("format_version") == formatVersion else {
-                throw fail("format version \(try f.intAttribute("format_version")), this build reads \(formatVersion)")
+                throw fail("format version \(try f.intAttribute("format_version")), this build reads \(formatVersion); "
+                    + "finish it with the build that wrote it (commit \((try? f.stringAttribute("git_commit")) ?? "unknown")) or delete it to start over")
             }
             let model0 = try f.stringAttribute("model")
-            guard model0 == modelName else { throw fail("written for model \"\(model0)\", not \"\(modelName)\"") }
+            guard model0 == target.modelName else { throw fail("written for model \"\(model0)\", not \"\(target.modelName)\"") }
             let saved = try f.stringAttribute("config")
-            guard saved == configJSON else {
-                throw fail("written with another config; delete it or start a new run.\n  checkpoint: \(saved)\n  this run:   \(configJSON)")
+            guard saved == target.configJSON else {
+                throw fail("written with another config; delete it or start a new run.\n  checkpoint: \(saved)\n  this run:   \(target.configJSON)")
+            }
+            let threads = try f.intAttribute("threads")
+            guard threads == Int64(target.provenance.threads) else {
+                throw fail("written with \(threads) threads, this run has \(target.provenance.threads): resuming would not be "
+                    + "bit-identical to an uninterrupted run. Rerun with --threads \(threads), or delete the checkpoint to start over")
             }
             var params: [String: (values: [Float], shape: [Int])] = [:]
             for name in try f.children(of: "params") { params[name] = try f.read("params/\(name)", as: Float.self) }
@@ -90,19 +85,18 @@ public enum Checkpoint {
             do { try optimizer.restore(step: Int(try f.intAttribute("step", of: "optimizer")), expAvg: m, expAvgSq: v) } catch {
                 throw fail("\(error)")
             }
-            func words(_ p: String) throws -> [UInt64] { try f.read(p, as: Int64.self).values.map { UInt64(bitPattern: $0) } }
+            func rng(_ p: String) throws -> RNG { RNG(stateWords: try f.read(p, as: Int64.self).values.map { UInt64(bitPattern: $0) }) }
+            var streams: [String: RNG] = [:]
+            for name in try f.children(of: "rng") where name != "data" { streams[name] = try rng("rng/\(name)") }
             var h = TrainHistory()
             h.iters = try f.read("history/iter", as: Int64.self).values.map { Int($0) }
-            h.trainLoss = try f.read("history/train_loss", as: Double.self).values
-            h.lr = try f.read("history/lr", as: Double.self).values
-            h.gradNorm = try f.read("history/grad_norm", as: Double.self).values
-            h.stepMs = try f.read("history/step_ms", as: Double.self).values
             h.evalIters = try f.read("history/eval_iter", as: Int64.self).values.map { Int($0) }
-            h.evalTrain = try f.read("history/eval_train_loss", as: Double.self).values
-            h.evalVal = try f.read("history/eval_val_loss", as: Double.self).values
-            return TrainState(step: Int(try f.intAttribute("step")), dataRNG: RNG(stateWords: try words("rng/data")),
-                              dropoutRNG: RNG(stateWords: try words("rng/dropout")), history: h,
-                              finished: try f.intAttribute("finished") != 0)
+            for name in try f.children(of: "history") where name != "iter" && name != "eval_iter" {
+                let values = try f.read("history/\(name)", as: Double.self).values
+                if name.hasPrefix("eval_") { h.evals[String(name.dropFirst(5))] = values } else { h.steps[name] = values }
+            }
+            return TrainState(step: Int(try f.intAttribute("step")), dataRNG: try rng("rng/data"), modelStreams: streams,
+                              history: h, finished: try f.intAttribute("finished") != 0)
         } catch let e as ReplicateError {
             throw e
         } catch {

@@ -3,20 +3,19 @@ import HDF5
 import Reporting
 import TensorCore
 
-/// A paper's replication as the runner sees it: presets of one Codable config type and a
-/// function that runs the experiment into a `Run`.
-public struct Paper<Config: Codable & Sendable>: Sendable {
+/// A paper's replication as the runner sees it: presets of one config type and a function that
+/// runs the experiment into a `Run`. The seeds are the config's own (`PaperConfig.seeds`).
+public struct Paper<Config: PaperConfig>: Sendable {
     public let name: String
     public let title: String
     /// Presets in display order; `ci` (seconds to ~2 minutes, gated by `make check`) and
     /// `default` (the real replication) are required.
     public let presets: [(name: String, config: Config, about: String)]
-    public let seeds: @Sendable (Config) -> [UInt64]
     public let run: @Sendable (Config, Run) throws -> Void
 
     public init(name: String, title: String, presets: [(name: String, config: Config, about: String)],
-                seeds: @escaping @Sendable (Config) -> [UInt64], run: @escaping @Sendable (Config, Run) throws -> Void) {
-        self.name = name; self.title = title; self.presets = presets; self.seeds = seeds; self.run = run
+                run: @escaping @Sendable (Config, Run) throws -> Void) {
+        self.name = name; self.title = title; self.presets = presets; self.run = run
     }
 }
 
@@ -48,10 +47,22 @@ public final class Run: @unchecked Sendable {
         self.configJSON = configJSON; self.provenance = provenance; self.seeds = provenance.seeds
     }
 
-    public func seedDir(_ seed: UInt64) throws -> String {
-        let d = "\(dir)/seed-\(seed)"
+    /// `seed-<s>/` or, for one of several models trained per seed, `seed-<s>/<part>/` (created).
+    public func seedDir(_ seed: UInt64, part: String? = nil) throws -> String {
+        let d = "\(dir)/seed-\(seed)" + (part.map { "/" + $0 } ?? "")
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
+    }
+
+    /// The checkpoint of seed `seed` (and model `part`), as the training loop wants it.
+    public func checkpoint(seed: UInt64, part: String? = nil, model: String) throws -> CheckpointTarget {
+        CheckpointTarget(path: try seedDir(seed, part: part) + "/checkpoint.h5", modelName: model, configJSON: configJSON,
+                         provenance: provenance)
+    }
+
+    /// `activations.h5` of seed `seed` (and model `part`).
+    public func activationsPath(seed: UInt64, part: String? = nil) throws -> String {
+        try seedDir(seed, part: part) + "/activations.h5"
     }
 
     public var figuresDir: String {
@@ -126,7 +137,7 @@ public final class Run: @unchecked Sendable {
 ///     <paper> check [--baseline FILE]    run the ci preset, compare with expected/ci.json
 ///     <paper> bless                      run the ci preset, rewrite expected/ci.json
 ///     <paper> compare RUN_DIR [--baseline FILE]
-public func runMain<C: Codable & Sendable>(_ paper: Paper<C>) -> Never {
+public func runMain<C: PaperConfig>(_ paper: Paper<C>) -> Never {
     do {
         try dispatch(paper, Array(CommandLine.arguments.dropFirst()))
         exit(0)
@@ -136,8 +147,12 @@ public func runMain<C: Codable & Sendable>(_ paper: Paper<C>) -> Never {
     }
 }
 
-func dispatch<C: Codable & Sendable>(_ paper: Paper<C>, _ args: [String]) throws {
+func dispatch<C: PaperConfig>(_ paper: Paper<C>, _ args: [String]) throws {
     let root = ProcessInfo.processInfo.environment["REPLICATE_ROOT"] ?? FileManager.default.currentDirectoryPath
+    if args.contains("--help") || args.contains("-h") || args.first == "help" {
+        print(try usage(paper))
+        return
+    }
     var rest = args
     let command = rest.isEmpty ? "run" : rest.removeFirst()
     var options: [String: String] = [:], overrides: [String] = [], positional: [String] = []
@@ -189,6 +204,24 @@ func dispatch<C: Codable & Sendable>(_ paper: Paper<C>, _ args: [String]) throws
     }
 }
 
+/// What `<paper> --help` prints: commands, options, presets, and every config key with its kind
+/// and its value in the default preset.
+func usage<C: PaperConfig>(_ paper: Paper<C>) throws -> String {
+    var lines = ["\(paper.name): \(paper.title)", "",
+                 "usage: \(paper.name) run [--preset P] [--seeds 1,2] [--threads N] [--runs DIR] [key=value ...]",
+                 "       \(paper.name) presets | check [--baseline FILE] | bless | compare RUN_DIR [--baseline FILE] | --help",
+                 "", "presets:"]
+    for p in paper.presets { lines.append("  \(p.name): \(p.about)") }
+    lines += ["", "config keys (key=value; a key shared by two groups takes its path, e.g. train.max_iters), default preset's values:"]
+    let base = paper.presets.first { $0.name == "default" }?.config ?? paper.presets[0].config
+    guard case .object(let root) = try JSONDecoder().decode(JSONValue.self, from: configEncoder().encode(base)) else { return "" }
+    for leaf in leafPaths(root) {
+        let value = String(decoding: try JSONEncoder().encode(leaf.value), as: UTF8.self)
+        lines.append("  \(leaf.path.joined(separator: ".")) (\(leaf.value.kind)): \(value)")
+    }
+    return lines.joined(separator: "\n")
+}
+
 /// Compare a run's metrics.json with a blessed baseline; throws (exit 1) with the table on failure.
 public func compare(dir: String, baselinePath: String) throws {
     guard FileManager.default.fileExists(atPath: baselinePath) else {
@@ -202,19 +235,23 @@ public func compare(dir: String, baselinePath: String) throws {
 }
 
 /// Resolve the config, find or create the run folder, run the paper, write metrics.
-func execute<C: Codable & Sendable>(_ paper: Paper<C>, preset: String, overrides: [String], seeds seedList: String?,
-                                    runsDir: String?, root: String) throws -> String {
+func execute<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [String], seeds seedList: String?,
+                             runsDir: String?, root: String) throws -> String {
     guard let base = paper.presets.first(where: { $0.name == preset }) else {
         throw ReplicateError("unknown preset \"\(preset)\" for \(paper.name); presets: \(paper.presets.map(\.name).joined(separator: ", "))")
     }
-    let config = try applyOverrides(overrides, to: base.config)
-    var seeds = paper.seeds(config)
+    var config = try applyOverrides(overrides, to: base.config)
+    // --seeds sets the config's seeds, so the config a run records is the one it ran.
     if let seedList {
-        seeds = try seedList.split(separator: ",").map {
+        config.seeds = try seedList.split(separator: ",", omittingEmptySubsequences: false).map {
             guard let s = UInt64($0) else { throw ReplicateError("--seeds takes comma-separated integers, got \(seedList)") }
             return s
         }
     }
+    let seeds = config.seeds
+    guard !seeds.isEmpty else { throw ReplicateError("no seeds to run: give --seeds or seeds=1,2,...") }
+    guard Set(seeds).count == seeds.count else { throw ReplicateError("seeds \(seeds) repeat a seed") }
+    try config.validate()
     let configJSON = canonicalJSON(config)
     let provenance = Provenance.current(seeds: seeds, threads: Parallel.threads, root: root)
     var name = "\(preset)-\(provenance.shortCommit)-s\(seeds.first ?? 0)"

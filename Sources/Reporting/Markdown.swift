@@ -232,3 +232,17 @@ public func escapeHTML(_ text: String) -> String {
     }
     return out
 }
+
+/// A Markdown table, every cell escaped (a pipe would split it, a newline end the row).
+///
+///     markdownTable(["kernel", "error"], [["lean", "1e-7"]])   // "| kernel | error |\n|---|---|\n| lean | 1e-7 |\n"
+public func markdownTable(_ header: [String], _ rows: [[String]], trailingNewline: Bool = true) -> String {
+    func row(_ cells: [String]) -> String { "| " + cells.map(markdownCell).joined(separator: " | ") + " |" }
+    let lines = [row(header), "|" + header.map { _ in "---" }.joined(separator: "|") + "|"] + rows.map(row)
+    return lines.joined(separator: "\n") + (trailingNewline ? "\n" : "")
+}
+
+/// A table cell: pipes would split the cell and newlines would end the row.
+func markdownCell(_ text: String) -> String {
+    text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+}

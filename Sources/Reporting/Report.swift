@@ -202,14 +202,13 @@ extension Report {
         for group in groups {
             out.append("## \(group.name)")
             out.append("")
-            out.append("| claim | source | metric | better | reported | measured (mean ± std, n) | tolerance | verdict |")
-            out.append("|---|---|---|---|---|---|---|---|")
-            for judgment in group.judgments {
-                let claim = judgment.claim
-                let cells = [claim.id, claim.source, claim.metricText, claim.betterText, claim.reportedText,
-                             judgment.measuredText, claim.toleranceText, judgment.verdict.rawValue]
-                out.append("| " + cells.map(markdownCell).joined(separator: " | ") + " |")
-            }
+            out.append(markdownTable(
+                ["claim", "source", "metric", "better", "reported", "measured (mean ± std, n)", "tolerance", "verdict"],
+                group.judgments.map { judgment in
+                    let claim = judgment.claim
+                    return [claim.id, claim.source, claim.metricText, claim.betterText, claim.reportedText,
+                            judgment.measuredText, claim.toleranceText, judgment.verdict.rawValue]
+                }, trailingNewline: false))
             let remarks = group.judgments.filter { !$0.remarks.isEmpty }
             if !remarks.isEmpty {
                 out.append("")
@@ -261,7 +260,3 @@ extension Report {
     }
 }
 
-/// A table cell: pipes would split the cell and newlines would end the row.
-private func markdownCell(_ text: String) -> String {
-    text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
-}

@@ -50,7 +50,7 @@ public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertib
 // MARK: - Helpers shared by the validators
 
 /// `"; did you mean \"quote\"?"` when one candidate is a likely typo of `word`, else "".
-func suggestion(for word: String, among candidates: [String]) -> String {
+public func suggestion(for word: String, among candidates: [String]) -> String {
     let scored = candidates.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }
     guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(1, min(2, word.count / 3)) else {
         return ""

@@ -26,21 +26,17 @@ func packageExecutable(_ name: String) -> String? {
 /// The nanogpt executable (`swift build --build-tests` builds it).
 let nanogptExecutable = packageExecutable("nanogpt")
 
-/// A python that imports torch and h5py: $REPLICATE_TORCH_PYTHON or make bench-setup's venv.
-let torchPython: String? = {
-    let candidates = [ProcessInfo.processInfo.environment["REPLICATE_TORCH_PYTHON"], packageRoot + "/.venv-bench/bin/python"]
+/// The first of `candidates` that runs `import <modules>`, or nil.
+func pythonImporting(_ modules: String, candidates: [String?]) -> String? {
     for case let path? in candidates where FileManager.default.isExecutableFile(atPath: path) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = ["-c", "import torch, h5py"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { continue }
-        p.waitUntilExit()
-        if p.terminationStatus == 0 { return path }
+        if (try? runProcess(path, ["-c", "import " + modules]))?.status == 0 { return path }
     }
     return nil
-}()
+}
+
+/// A python that imports torch and h5py: $REPLICATE_TORCH_PYTHON or make bench-setup's venv.
+let torchPython = pythonImporting("torch, h5py", candidates: [ProcessInfo.processInfo.environment["REPLICATE_TORCH_PYTHON"],
+                                                              packageRoot + "/.venv-bench/bin/python"])
 
 func temporaryDirectory(_ tag: String) throws -> String {
     let d = NSTemporaryDirectory() + "replicate-\(tag)-\(UUID().uuidString.prefix(8))"
@@ -78,16 +74,7 @@ func runToEnd(_ args: [String], executable: String? = nil) throws -> (status: In
 
 /// Runs a paper's reference/check_pytorch.py on a seed folder with the torch python.
 func runPyTorchCheck(paper: String, _ seedDir: String) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: torchPython!)
-    p.arguments = [packageRoot + "/papers/\(paper)/reference/check_pytorch.py", seedDir]
-    let out = Pipe()
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    return (p.terminationStatus, text)
+    try runProcess(torchPython!, [packageRoot + "/papers/\(paper)/reference/check_pytorch.py", seedDir])
 }
 
 func onlyRunDir(_ runs: String) throws -> String {
@@ -127,6 +114,14 @@ struct ResumeTests {
         #expect(p.terminationReason == .uncaughtSignal)
         let dir = try onlyRunDir(killed)
         #expect(!FileManager.default.fileExists(atPath: dir + "/report.md"))
+
+        // Resuming with another thread count would not be bit-identical: refused, checkpoint untouched.
+        let checkpointBytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/seed-1/checkpoint.h5"))
+        var oneThread = tinyRun
+        oneThread[oneThread.firstIndex(of: "--threads")! + 1] = "1"
+        let wrong = try runToEnd(["run", "--runs", killed] + oneThread)
+        #expect(wrong.status == 1 && wrong.log.contains("written with 2 threads, this run has 1"), "\(wrong.log)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/seed-1/checkpoint.h5")) == checkpointBytes)
 
         let b = try runToEnd(["run", "--runs", killed] + tinyRun)
         #expect(b.status == 0, "resumed run failed:\n\(b.log)")
@@ -213,6 +208,9 @@ struct ResumeTests {
             (["run", "--runs", runs, "--preset", "huge"], "unknown preset \"huge\""),
             (["run", "--runs", runs, "--threads", "0"], "--threads takes a positive integer"),
             (["frobnicate"], "unknown command \"frobnicate\""),
+            (["run", "--runs", runs, "batch_size=0"], "config key \"batch_size\" = 0: must be at least 1"),
+            (["run", "--runs", runs, "max_iters=-5"], "config key \"max_iters\" = -5: must be 0 or more"),
+            (["run", "--runs", runs, "--seeds", "1,1"], "seeds [1, 1] repeat a seed"),
         ]
         for (args, message) in cases {
             let r = try runToEnd(args)
@@ -221,6 +219,10 @@ struct ResumeTests {
         }
         // Nothing was started for any of them.
         #expect((try? FileManager.default.contentsOfDirectory(atPath: runs + "/nanogpt"))?.isEmpty ?? true)
+        // A block longer than the data can only be told once the data is read: still one line, no checkpoint.
+        let r = try runToEnd(["run", "--runs", runs, "--preset", "ci", "block_size=200000"])
+        #expect(r.status == 1 && r.log.contains("error: config key \"block_size\" = 200000: must be below"), "\(r.log)")
+        #expect(!FileManager.default.fileExists(atPath: try onlyRunDir(runs) + "/seed-1/checkpoint.h5"))
     }
 }
 
@@ -228,17 +230,25 @@ struct ResumeTests {
 
 struct TinyCase {
     let data: CharDataset
-    var config = LMTrainConfig()
+    var config = TrainConfig()
     let gpt: GPTConfig
     init() throws {
         data = try CharDataset.tinyShakespeare(store: DataStore(root: packageRoot))
         gpt = GPTConfig(vocabSize: data.vocabSize, blockSize: 8, nLayer: 1, nHead: 2, nEmbd: 16)
-        config.batchSize = 2; config.blockSize = 8; config.maxIters = 6; config.lrDecayIters = 6
+        config.batchSize = 2; config.maxIters = 6; config.lrDecayIters = 6
         config.warmupIters = 2; config.evalInterval = 3; config.evalIters = 1; config.checkpointInterval = 3
     }
+    func target(_ path: String, model: String = "tiny", configJSON: String = "{\"tiny\":1}", threads: Int = 1) -> CheckpointTarget {
+        CheckpointTarget(path: path, modelName: model, configJSON: configJSON,
+                         provenance: Provenance.current(seeds: [1], threads: threads, root: packageRoot))
+    }
     func train(_ model: GPT, path: String, configJSON: String = "{\"tiny\":1}") throws -> TrainHistory {
-        try trainLanguageModel(model, data: data, config: config, seed: 1, checkpointPath: path, modelName: "tiny",
-                               configJSON: configJSON, provenance: Provenance.current(seeds: [1], threads: 1, root: packageRoot))
+        try trainLanguageModel(model, data: data, block: 8, config: config, seed: 1, checkpoint: target(path, configJSON: configJSON))
+    }
+    func load(_ path: String, into model: GPT, model name: String = "tiny", configJSON: String = "{\"tiny\":1}",
+              threads: Int = 1) throws -> TrainState {
+        try Checkpoint.load(target(path, model: name, configJSON: configJSON, threads: threads), model: model,
+                            optimizer: AdamW(model, lr: 1e-3, weightDecay: 0.1))
     }
 }
 
@@ -253,8 +263,10 @@ struct TinyCase {
 
     // Loads back into a fresh model: same parameters, same history.
     let fresh = GPT(tiny.gpt, seed: 99)
-    let state = try Checkpoint.load(path, model: fresh, optimizer: AdamW(fresh, lr: 1e-3, weightDecay: 0.1), modelName: "tiny", configJSON: "{\"tiny\":1}")
+    let state = try tiny.load(path, into: fresh)
     #expect(state.finished && state.step == 7 && state.history == history)
+    #expect(Set(history.evals.keys) == ["train_loss", "val_loss"] && history.evalIters == [0, 3, 6])
+    #expect(Set(history.steps.keys) == ["train_loss", "lr", "grad_norm", "step_ms"] && history.iters == Array(0...6))
     for ((n1, p1), (n2, p2)) in zip(model.namedParameters(), fresh.namedParameters()) {
         #expect(n1 == n2 && p1.toArray() == p2.toArray(), "\(n1)")
     }
@@ -262,24 +274,28 @@ struct TinyCase {
     // Another config: the message names the file and shows both configs.
     let other = GPT(tiny.gpt, seed: 1)
     #expect {
-        try Checkpoint.load(path, model: other, optimizer: AdamW(other, lr: 1e-3, weightDecay: 0.1), modelName: "tiny", configJSON: "{\"tiny\":2}")
+        try tiny.load(path, into: other, configJSON: "{\"tiny\":2}")
     } throws: { "\($0)".contains("checkpoint \(path): written with another config") && "\($0)".contains("{\"tiny\":2}") }
     // Another model name.
     #expect {
-        try Checkpoint.load(path, model: other, optimizer: AdamW(other, lr: 1e-3, weightDecay: 0.1), modelName: "hilsenbek-min", configJSON: "{\"tiny\":1}")
+        try tiny.load(path, into: other, model: "hilsenbek-min")
     } throws: { "\($0)" == "checkpoint \(path): written for model \"tiny\", not \"hilsenbek-min\"" }
+    // Another thread count: refused, naming both counts (the sums' chunking would differ).
+    #expect {
+        try tiny.load(path, into: other, threads: 3)
+    } throws: { "\($0)".contains("written with 1 threads, this run has 3") && "\($0)".contains("--threads 1") }
     // Another architecture under the same name and config: the state-dict check catches it.
     var wider = tiny.gpt; wider.nEmbd = 32
     let big = GPT(wider, seed: 1)
     #expect {
-        try Checkpoint.load(path, model: big, optimizer: AdamW(big, lr: 1e-3, weightDecay: 0.1), modelName: "tiny", configJSON: "{\"tiny\":1}")
+        try tiny.load(path, into: big)
     } throws: { "\($0)".hasPrefix("checkpoint \(path): ") && "\($0)".contains("shape") }
 
     // Truncated: a clear error naming the file; the training entry point refuses to overwrite it.
     let truncated = dir + "/truncated.h5"
     try original.prefix(original.count / 2).write(to: URL(fileURLWithPath: truncated))
     #expect {
-        try Checkpoint.load(truncated, model: other, optimizer: AdamW(other, lr: 1e-3, weightDecay: 0.1), modelName: "tiny", configJSON: "{\"tiny\":1}")
+        try tiny.load(truncated, into: other)
     } throws: { "\($0)".hasPrefix("checkpoint \(truncated): ") }
     #expect(throws: (any Error).self) { _ = try tiny.train(GPT(tiny.gpt, seed: 1), path: truncated) }
     #expect(try Data(contentsOf: URL(fileURLWithPath: truncated)) == original.prefix(original.count / 2))
@@ -294,7 +310,7 @@ struct TinyCase {
     let path = dir + "/checkpoint.h5"
     tiny.config.maxIters = 12
     // A learning rate that blows the weights up: the loss becomes Inf/NaN within a few updates.
-    tiny.config.learningRate = 1e30; tiny.config.minLR = 1e30; tiny.config.gradClip = 1e30
+    tiny.config.learningRate = 1e30; tiny.config.minLr = 1e30; tiny.config.gradClip = 1e30
     let model = GPT(tiny.gpt, seed: 1)
     #expect {
         _ = try tiny.train(model, path: path)
@@ -321,12 +337,20 @@ struct SampleConfig: Codable, Equatable {
     var name = "x"
 }
 
+struct NestedConfig: Codable, Equatable {
+    struct Part: Codable, Equatable { var width = 8; var depth = 2 }
+    var model = Part()
+    var head = Part()
+    var train = TrainConfig()
+    var seeds: [UInt64] = [1]
+}
+
 @Test func overridesAreTypeChecked() throws {
     let c = try applyOverrides(["max_iters=20", "learning_rate=3e-4", "bias=true", "seeds=4,5,6", "name=y", "dropout=0.1"],
                                to: SampleConfig())
     #expect(c == SampleConfig(maxIters: 20, learningRate: 3e-4, dropout: 0.1, bias: true, seeds: [4, 5, 6], name: "y"))
     let failures: [(String, String)] = [
-        ("max_itres=3", "unknown config key \"max_itres\"; valid keys: bias, dropout, learning_rate, max_iters, name, seeds"),
+        ("max_itres=3", "unknown config key \"max_itres\"; did you mean \"max_iters\"?; valid keys: bias, dropout, learning_rate, max_iters, name, seeds"),
         ("max_iters=3.5", "config key \"max_iters\" cannot be \"3.5\" (a number of another type expected)"),
         ("bias=yes", "config key \"bias\" takes true or false, got \"yes\""),
         ("seeds=1,x", "config key \"seeds\" takes a comma-separated list, got \"1,x\""),
@@ -337,6 +361,28 @@ struct SampleConfig: Codable, Equatable {
     for (override, message) in failures {
         #expect { try applyOverrides([override], to: SampleConfig()) } throws: { "\($0)" == message }
     }
+}
+
+@Test func nestedConfigsTakeLeafNamesAndDottedPaths() throws {
+    // nanoGPT's keys keep working inside `train`; a name two groups share needs its path.
+    let c = try applyOverrides(["max_iters=7", "train.batch_size=3", "model.width=16", "seeds=4"], to: NestedConfig())
+    #expect(c.train.maxIters == 7 && c.train.batchSize == 3 && c.model.width == 16 && c.head.width == 8 && c.seeds == [4])
+    #expect { try applyOverrides(["width=3"], to: NestedConfig()) } throws: {
+        "\($0)" == "config key \"width\" is ambiguous; say which: head.width, model.width"
+    }
+    #expect { try applyOverrides(["max_iter=3"], to: NestedConfig()) } throws: { "\($0)".contains("did you mean \"max_iters\"?") }
+    #expect { try applyOverrides(["train.max_iters=x"], to: NestedConfig()) } throws: {
+        "\($0)" == "config key \"train.max_iters\" takes a number, got \"x\""
+    }
+}
+
+@Test func trainConfigRangesAreCheckedByName() throws {
+    for (override, key) in [("batch_size=0", "batch_size"), ("max_iters=-5", "max_iters"), ("eval_interval=0", "eval_interval"),
+                            ("learning_rate=0", "learning_rate"), ("beta2=1", "beta2")] {
+        let c = try applyOverrides([override], to: NestedConfig())
+        #expect { try c.train.validate() } throws: { "\($0)".hasPrefix("config key \"\(key)\" = ") }
+    }
+    try TrainConfig().validate()
 }
 
 @Test func checkFailsWhenABlessedMetricIsPerturbed() throws {

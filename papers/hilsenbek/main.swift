@@ -5,7 +5,7 @@
 //
 // The paper's body, numbers and configuration are not available; the mechanism comes from the
 // author's later public code (../shared/papers/hilsenbek.md §1) and is implemented here from
-// the math only (Sources/NN/CausalReduction.swift), never from the AGPL code. The testbed is
+// the math only (papers/hilsenbek/Hilsenbek/CausalReduction.swift), never from the AGPL code. The testbed is
 // nanoGPT's README CPU run (papers/nanogpt), whose 1.88 is the only number to anchor on.
 //
 // Reads top to bottom: config and presets → data → per variant and seed: model, training
@@ -13,44 +13,39 @@
 // differences for the claims → figures → report. Run with `make replicate PAPER=hilsenbek`.
 
 import Foundation
+import Hilsenbek
 import Replicate
 
 // MARK: - Config (nanoGPT's names; `key=value` on the command line overrides any of them)
 
-struct Config: Codable, Sendable, NanoGPTHyperparameters {
-    // model (nanoGPT's README CPU line: --n_layer=4 --n_head=4 --n_embd=128 --block_size=64 --dropout=0.0)
-    var nLayer = 4
-    var nHead = 4
-    var nEmbd = 128
-    var dropout: Float = 0
-    var bias = false
-    // training (config/train_shakespeare_char.py plus the README's CPU overrides), shared by all variants
-    var batchSize = 12
-    var blockSize = 64
-    var maxIters = 2000
-    var evalInterval = 250
-    var evalIters = 20
-    var learningRate = 1e-3
-    var minLr = 1e-4
-    var warmupIters = 100
-    var lrDecayIters = 2000
-    var weightDecay = 0.1
-    var beta1 = 0.9
-    var beta2 = 0.99
-    var gradClip: Float = 1
-    var checkpointInterval = 250
+struct Config: PaperConfig {
+    var model = NanoGPTModel()      // nanoGPT's README CPU line: --n_layer=4 --n_head=4 --n_embd=128 --block_size=64 --dropout=0.0
+    var train = TrainConfig()       // config/train_shakespeare_char.py plus the README's CPU overrides, shared by all variants
     // this replication
     var variants: [String] = Variant.allCases.map(\.rawValue)
     var seeds: [UInt64] = [1, 2, 3]
     var sampleChars = 300
     /// Batches of validation windows for the window vs prefix-only loss (the leak diagnostic).
     var leakEvalBatches = 2
+
+    /// The claims' scale: "baby-cpu" is nanoGPT's README CPU run (L4 H4 C128, block 64, batch 12,
+    /// 2000 iterations), the author's likely testbed; anything else is "ci".
+    var scale: String { model == NanoGPTModel() && train.batchSize == 12 && train.maxIters == 2000 ? "baby-cpu" : "ci" }
+
+    func validate() throws {
+        try model.validate()
+        try train.validate()
+        _ = try Variant.parse(variants)
+        try requireConfig(!variants.isEmpty, "variants", variants, "must name at least one variant")
+        try requireConfig(sampleChars >= 0, "sample_chars", sampleChars, "must be 0 or more")
+        try requireConfig(leakEvalBatches >= 1, "leak_eval_batches", leakEvalBatches, "must be at least 1")
+    }
 }
 
 let ci: Config = {
     var c = Config()
-    c.maxIters = 100; c.lrDecayIters = 100; c.warmupIters = 10
-    c.evalInterval = 50; c.evalIters = 4; c.checkpointInterval = 50
+    c.train.maxIters = 100; c.train.lrDecayIters = 100; c.train.warmupIters = 10
+    c.train.evalInterval = 50; c.train.evalIters = 4; c.train.checkpointInterval = 50
     c.seeds = [1]; c.sampleChars = 100; c.leakEvalBatches = 1
     return c
 }()
@@ -60,8 +55,8 @@ let ci: Config = {
 func replicate(_ config: Config, _ run: Run) throws {
     let variants = try Variant.parse(config.variants)
     let data = try CharDataset.tinyShakespeare(store: DataStore(root: run.root))
-    let gpt = config.model(vocabSize: data.vocabSize)
-    let t = config.blockSize
+    let gpt = config.model.gpt(vocabSize: data.vocabSize)
+    let t = config.model.blockSize
     // One fixed validation window (the first block_size characters of val) for activations
     // and the selection heatmaps.
     let window = Array(data.val[0..<t]), windowTargets = Array(data.val[1...t])
@@ -72,27 +67,17 @@ func replicate(_ config: Config, _ run: Run) throws {
 
     for v in variants {
         for seed in run.seeds {
-            let dir = try run.seedDir(seed) + "/" + v.rawValue
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             let label = "[\(v.rawValue) s\(seed)] "
             let model = GPT(gpt, seed: seed, generativeFunction: v.placement)
-            let started = Date()
-            let h = try trainLanguageModel(model, data: data, config: config.train, seed: seed,
-                                           checkpointPath: dir + "/checkpoint.h5", modelName: "hilsenbek-\(v.rawValue)",
-                                           configJSON: run.configJSON, provenance: run.provenance, label: label)
-            // Final = the eval at max_iters (nanoGPT evaluates before that iteration's update).
-            run.record("val_loss_final.\(v.rawValue)", h.evalVal.last!, seed: seed)
-            run.record("val_loss_best.\(v.rawValue)", h.evalVal.min()!, seed: seed)
-            run.record("train_loss_final.\(v.rawValue)", h.evalTrain.last!, seed: seed)
-            run.record("train_time_minutes.\(v.rawValue)", Date().timeIntervalSince(started) / 60, seed: seed)
-            let steady = Array(h.stepMs.dropFirst(Swift.min(10, h.stepMs.count - 1)))   // skip warm-up allocations
-            run.record("step_time_ms.\(v.rawValue)", steady.sorted()[steady.count / 2], seed: seed)
-            run.recordSeries("eval_val_loss.\(v.rawValue)", x: h.evalIters.map(Double.init), y: h.evalVal, seed: seed)
-            run.recordSeries("train_loss.\(v.rawValue)", x: h.iters.map(Double.init), y: h.trainLoss, seed: seed)
-            valCurves[v, default: []].append(h.evalVal)
+            let started = now()
+            let h = try trainLanguageModel(model, data: data, block: t, config: config.train, seed: seed,
+                                           checkpoint: try run.checkpoint(seed: seed, part: v.rawValue, model: "hilsenbek-\(v.rawValue)"),
+                                           label: label)
+            run.recordLanguageModelTraining(h, seed: seed, part: v.rawValue, tokensPerStep: config.train.batchSize * t,
+                                            seconds: now() - started, label: label)
+            valCurves[v, default: []].append(h.eval("val_loss"))
             trainCurves[v, default: []].append(h.trainLoss)
             evalIters = h.evalIters.map(Double.init)
-            log("\(label)val loss final \(String(format: "%.4f", h.evalVal.last!)), best \(String(format: "%.4f", h.evalVal.min()!))")
 
             // Causality test: do the logits at positions ≤ t move when tokens after t change?
             let c = causalityViolation(model)
@@ -102,7 +87,7 @@ func replicate(_ config: Config, _ run: Run) throws {
             log("\(label)causality: \(c)")
 
             // The same validation windows seen whole (teacher forcing) and prefix by prefix (generation).
-            let leak = windowAndPrefixLoss(model, data: data, batch: config.batchSize, block: t,
+            let leak = windowAndPrefixLoss(model, data: data, batch: config.train.batchSize, block: t,
                                            batches: config.leakEvalBatches, seed: 4242)
             run.record("val_loss_window.\(v.rawValue)", leak.window, seed: seed)
             run.record("val_loss_prefix_only.\(v.rawValue)", leak.prefixOnly, seed: seed)
@@ -112,18 +97,10 @@ func replicate(_ config: Config, _ run: Run) throws {
             // ln_f, logits) plus every reduction's input, output and selected operand.
             let acts = model.activations(window, batch: 1, time: t)
                 + causalReductionActivations(model, window, batch: 1, time: t, mlpReduction: v.mlpReduction)
-            try H5File.writeAtomically(to: dir + "/activations.h5") { f in
-                try f.setAttribute("kind", .string("activations"))
-                try f.setAttribute("variant", .string(v.rawValue))
-                try f.setAttribute("config", .string(run.configJSON))
-                try f.setAttribute("input_text", .string(data.decode(window)))
-                try run.provenance.attach(to: f)
-                try f.write("input_ids", window, shape: [1, t])
-                try f.write("target_ids", windowTargets, shape: [1, t])
-                let loss = noGrad { model.loss(window, targets: windowTargets, batch: 1, time: t).item() }
-                try f.write("loss", [Double(loss)], shape: [])
-                for (name, x) in acts { try f.write(name, x.toArray(), shape: x.shape) }
-            }
+            try run.writeLanguageModelActivations(
+                seed: seed, part: v.rawValue, window: window, targets: windowTargets, text: data.decode(window),
+                loss: Double(noGrad { model.loss(window, targets: windowTargets, batch: 1, time: t).item() }),
+                tensors: acts, attributes: [("variant", v.rawValue)])
             // How often each layer's min/max takes the previous position (or the context), t ≥ 1.
             for (name, s) in acts where name.hasSuffix("reduction_source") {
                 let layer = name.split(separator: ".")[2], values = s.toArray(), c = s.shape[2]
@@ -167,12 +144,12 @@ func replicate(_ config: Config, _ run: Run) throws {
     try Figure(title: "Validation loss, nanoGPT baby CPU config: attention vs the generative function",
                xLabel: "iteration", yLabel: "val loss (nats/char)",
                series: variants.map { Series.overSeeds(name: "\($0.number). \($0.rawValue)", x: evalIters, runs: valCurves[$0]!) },
-               reported: [ReportedPoint(x: Double(config.maxIters), y: 1.88, label: "nanoGPT README: 1.88")],
+               reported: [ReportedPoint(x: Double(config.train.maxIters), y: 1.88, label: "nanoGPT README: 1.88")],
                hLines: [ReferenceLine(label: "1.88 (nanoGPT README, attention)", y: 1.88)],
                // The iteration-0 loss (~4.2) would squeeze the end of training into a few pixels.
-               size: PixelSize(width: 1000, height: 600), yRange: config.isBabyCPU ? 1.4...2.8 : nil, legend: .outsideRight)
+               size: PixelSize(width: 1000, height: 600), yRange: config.scale == "baby-cpu" ? 1.4...2.8 : nil, legend: .outsideRight)
         .render(to: figures + "/val_loss.png")
-    let smooth = Swift.max(1, Swift.min(50, config.maxIters / 20))
+    let smooth = Swift.max(1, Swift.min(50, config.train.maxIters / 20))
     try Figure(title: "Training loss (moving average over \(smooth) iterations, mean of \(nSeeds) seed(s))",
                xLabel: "iteration", yLabel: "train loss (nats/char)",
                series: variants.map { v -> Series in
@@ -181,7 +158,7 @@ func replicate(_ config: Config, _ run: Run) throws {
                    return Series(name: "\(v.number). \(v.rawValue)", x: mean.indices.map(Double.init), y: movingAverage(mean, window: smooth))
                },
                hLines: [ReferenceLine(label: "1.88", y: 1.88)],
-               size: PixelSize(width: 1000, height: 600), yRange: config.isBabyCPU ? 1.2...3.0 : nil, legend: .outsideRight)
+               size: PixelSize(width: 1000, height: 600), yRange: config.scale == "baby-cpu" ? 1.2...3.0 : nil, legend: .outsideRight)
         .render(to: figures + "/train_loss.png")
     try Figure(title: "Best validation loss vs parameter count (mean, bars: min–max over \(nSeeds) seed(s))",
                xLabel: "parameters without wpe (millions, as nanoGPT prints)", yLabel: "best val loss (nats/char)",
@@ -199,8 +176,8 @@ func replicate(_ config: Config, _ run: Run) throws {
     let seed0 = run.seeds[0]
     var heatmaps: [ReportFigure] = []
     let chars = data.decode(window).map { $0 == "\n" ? "⏎" : $0 == " " ? "␣" : String($0) }
-    for (v, layer) in [(Variant.min, 0), (.min, config.nLayer - 1), (.maxContext, 0)] where variants.contains(v) {
-        let f = try H5File.open("\(run.dir)/seed-\(seed0)/\(v.rawValue)/activations.h5")
+    for (v, layer) in [(Variant.min, 0), (.min, config.model.nLayer - 1), (.maxContext, 0)] where variants.contains(v) {
+        let f = try H5File.open(try run.activationsPath(seed: seed0, part: v.rawValue))
         let s = try f.read("transformer.h.\(layer).attn.reduction_source", as: Float.self)
         let c = s.shape[2]
         let name = "source_\(v.rawValue)_l\(layer).png"
@@ -223,11 +200,11 @@ func replicate(_ config: Config, _ run: Run) throws {
         return "| \(v.number) | `\(k)` | \(v.about) | \(formatNumber(run.shared["params_nonembedding.\(k)"]!)) | "
             + "\(meanSpread(m["val_loss_best.\(k)"])) | \(meanSpread(m["val_loss_final.\(k)"])) | "
             + "\(meanSpread(m["val_loss_window.\(k)"])) | \(meanSpread(m["val_loss_prefix_only.\(k)"])) | "
-            + "\(meanSpread(m["step_time_ms.\(k)"], digits: 1)) | \(causal) |"
+            + "\(meanSpread(m["step_ms.\(k)"], digits: 1)) | \(causal) |"
     }
     let table = """
         Mean ± sample std [min, max] over seeds \(run.seeds.map(String.init).joined(separator: ", ")). Parameters exclude `wpe` (the count nanoGPT prints). \
-        Best and final val loss are nanoGPT's estimate (\(config.evalIters) random batches). The next two columns use \(config.leakEvalBatches * config.batchSize) \
+        Best and final val loss are nanoGPT's estimate (\(config.train.evalIters) random batches). The next two columns use \(config.leakEvalBatches * config.train.batchSize) \
         fixed validation windows, the same for every model: "whole" lets every position see the whole window (teacher forcing, as in training); \
         "prefix-only" lets position t see only tokens ≤ t (one forward pass per prefix, as in generation). They agree for a causal model. \
         "Causal" is the causality test on the trained model: the logits at positions ≤ t must not move when the tokens after t change \
@@ -278,8 +255,8 @@ func replicate(_ config: Config, _ run: Run) throws {
             "The attention-replaced layer keeps nanoGPT's c_proj initialisation N(0, 0.02/√(2·n_layer)); with c_attn gone the random draws after layer 0 differ from the baseline's (same seed, different weights).",
             "Ties in min/max go to h_t (then h_{t−1}, then ḡ), as torch.min over a stacked axis returns the first index.",
             "Our own Swift implementation, RNG and float32 CPU kernels (OpenBLAS) instead of PyTorch; the attention variant is bit-identical to papers/nanogpt at the same seed and thread count.",
-            config.isBabyCPU ? "Training configuration: nanoGPT's README CPU line (L4 H4 C128, block 64, batch 12, 2000 iterations, dropout 0, eval_iters 20), identical for every variant."
-                : "This preset is much smaller than nanoGPT's README CPU run (\(config.maxIters) iterations), so its losses are not comparable with 1.88 or with the default preset.",
+            config.scale == "baby-cpu" ? "Training configuration: nanoGPT's README CPU line (L4 H4 C128, block 64, batch 12, 2000 iterations, dropout 0, eval_iters 20), identical for every variant."
+                : "This preset is much smaller than nanoGPT's README CPU run (\(config.train.maxIters) iterations), so its losses are not comparable with 1.88 or with the default preset.",
         ],
         sections: [ReportSection(title: "Results per variant", markdown: table),
                    ReportSection(title: "The abstract's claims, from our numbers", markdown: verdictText.joined(separator: "\n\n")),
@@ -291,4 +268,4 @@ runMain(Paper<Config>(
     name: "hilsenbek", title: "Hilsenbek 2024: the causal generative function in nanoGPT",
     presets: [("ci", ci, "all 7 variants × 100 iterations, 1 seed: a smoke run gated by make check (~1 min)"),
               ("default", Config(), "nanoGPT's README CPU run (L4 H4 C128, 2000 iterations) for all 7 variants × 3 seeds")],
-    seeds: { $0.seeds }, run: replicate))
+    run: replicate))

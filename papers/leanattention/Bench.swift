@@ -1,5 +1,5 @@
 // Helpers for main.swift: the K/V arena, one timed grid point, the work-assignment picture and
-// small formatting functions. The kernels, schedules and model live in Sources/LeanAttention.
+// small formatting functions. The kernels, schedules and model live in LeanAttention/ (the library bench and the tests import).
 
 import Foundation
 import LeanAttention
@@ -32,15 +32,6 @@ final class Arena: @unchecked Sendable {
         defer { cursor += (floats + 15) & ~15 }
         return base + cursor
     }
-}
-
-/// Seconds since an arbitrary origin (monotonic).
-@inline(__always) func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
-
-/// Median of a non-empty list.
-func median(_ x: [Double]) -> Double {
-    let s = x.sorted()
-    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
 }
 
 /// One (d, B·H, N) point of the CPU sweep.
@@ -173,10 +164,3 @@ func assignment(heads: Int, tilesPerHead nb: Int, slots: Int) -> (values: [Doubl
 func fmt(_ x: Double, _ digits: Int = 2) -> String { x.isFinite ? String(format: "%.\(digits)f", x) : "–" }
 func sci(_ x: Double) -> String { String(format: "%.1e", x) }
 func contextLabel(_ n: Int) -> String { n >= 1024 ? "\(n / 1024)k" : "\(n)" }
-
-/// A markdown table.
-func table(_ header: [String], _ rows: [[String]]) -> String {
-    var s = "| " + header.joined(separator: " | ") + " |\n|" + header.map { _ in "---" }.joined(separator: "|") + "|\n"
-    for r in rows { s += "| " + r.joined(separator: " | ") + " |\n" }
-    return s
-}

@@ -16,7 +16,7 @@ import Replicate
 
 // MARK: - Config (`key=value` on the command line overrides any of them)
 
-struct Config: Codable, Sendable {
+struct Config: PaperConfig {
     // 1. exactness: every G in 1...exact_max_workers, for d ∈ head_dims, N ∈ exact_lengths
     //    (ragged), the paper's LeanTiles and 16-token tiles (more splits), plus extreme scores.
     var exactMaxWorkers = 64
@@ -42,7 +42,8 @@ struct Config: Codable, Sendable {
     var fitSpeedupVsFa2 = 8.33
     var fitContext = 524_288
     var fdPeakContext = 262_144
-    var seed: UInt64 = 1
+    /// One seed: every input (exactness cases, the K/V arena, each timed query) is drawn from it.
+    var seeds: [UInt64] = [1]
 
     /// The claims' scale for the CPU measurements.
     var scale: String {
@@ -61,6 +62,10 @@ let ci: Config = {
 // MARK: - The experiment
 
 func replicate(_ config: Config, _ run: Run) throws {
+    guard run.seeds.count == 1 else {
+        throw ReplicateError("leanattention measures with one seed per run, got \(run.seeds); run each seed with its own --seeds")
+    }
+    let seed = run.seeds[0]
     let threads = Parallel.threads
     let pool = WorkerPool(workers: threads)
     var sections: [ReportSection] = []
@@ -68,6 +73,8 @@ func replicate(_ config: Config, _ run: Run) throws {
     // MARK: 1. Exactness: kernels 2–4 vs the float64 reference, every G
     log("1. exactness: G = 1…\(config.exactMaxWorkers), d \(config.headDims), N \(config.exactLengths)")
     var exactRecords: [(d: Int, n: Int, tile: Int, extreme: Int, g: Int, kernel: Int, err: Double)] = []
+    // Every checked call's inputs and outputs, for leanattention.h5: anyone can recompute them.
+    var exactCases: [(x: DecodeInputs, tile: Int, extreme: Bool, reference: (out: [Double], mag: [Double]), outputs: [Float])] = []
     var pools: [Int: WorkerPool] = [threads: pool]
     func poolOf(_ g: Int) -> WorkerPool {
         if let p = pools[g] { return p }
@@ -76,20 +83,23 @@ func replicate(_ config: Config, _ run: Run) throws {
     for d in config.headDims {
         var cases: [(x: DecodeInputs, tile: Int, extreme: Bool)] = []
         for (i, n) in config.exactLengths.enumerated() {
-            let x = DecodeInputs.random(rows: config.exactRows, n: n, d: d, seed: config.seed &+ UInt64(100 * d + i))
+            let x = DecodeInputs.random(rows: config.exactRows, n: n, d: d, seed: seed &+ UInt64(100 * d + i))
             cases.append((x, leanTileTokens(headDim: d), false))
             cases.append((x, 16, false))
         }
-        cases.append((DecodeInputs.extreme(rows: 4, n: 1000, d: d, seed: config.seed &+ UInt64(d)), 16, true))
+        cases.append((DecodeInputs.extreme(rows: 4, n: 1000, d: d, seed: seed &+ UInt64(d)), 16, true))
         for c in cases {
             let ref = c.x.reference
+            var outputs: [Float] = []
             for g in 1...config.exactMaxWorkers {
                 for kernel in 0..<3 {
                     let out = c.x.run(AttentionKernel.allCases[kernel], pool: poolOf(g), tileTokens: c.tile)
                     let err = relativeError(out, ref, dim: d)
                     exactRecords.append((d, c.x.n, c.tile, c.extreme ? 1 : 0, g, kernel, err))
+                    outputs += out
                 }
             }
+            exactCases.append((c.x, c.tile, c.extreme, ref, outputs))
         }
     }
     pools = [threads: pool]                                              // let the extra threads go
@@ -162,7 +172,7 @@ func replicate(_ config: Config, _ run: Run) throws {
         log("3. CPU: MemAvailable \(fmt(Double(avail) / gib, 1)) GiB; K/V arena \(fmt(Double(arenaBytes) / gib, 2)) GiB (cap \(config.maxKvGib) GiB, margin \(config.memoryMarginGib) GiB)")
     }
     let tFill = now()
-    let arena = Arena(bytes: arenaBytes, seed: config.seed, pool: pool)
+    let arena = Arena(bytes: arenaBytes, seed: seed, pool: pool)
     log("   filled in \(fmt(now() - tFill, 1)) s")
     let probe = min(arena.count, (1 << 30) / 4 * 2)                      // 2 GiB or the whole arena
     let dram1Before = measureReadBandwidth(arena.base, count: probe, pool: pool, workers: 1).bytesPerSecond
@@ -180,7 +190,7 @@ func replicate(_ config: Config, _ run: Run) throws {
         for bh in config.batchHeads {
             for n in config.contexts {
                 guard 2 * bh * n * d * 4 <= arenaBytes else { skipped.append("d\(d) B·H\(bh) N\(contextLabel(n))"); continue }
-                let p = timePoint(d: d, bh: bh, n: n, arena: arena, pool: pool, seed: config.seed &+ UInt64(bh * 7919 + n + d),
+                let p = timePoint(d: d, bh: bh, n: n, arena: arena, pool: pool, seed: seed &+ UInt64(bh * 7919 + n + d),
                                   minReps: config.minReps, maxReps: config.maxReps, seconds: config.secondsPerPoint)
                 points.append(p)
                 log("   d \(d) B·H \(bh) N \(contextLabel(n)): FA2 \(fmt(p.median[0] * 1e3, 3)) ms, FD(s=\(p.splits)) \(fmt(p.median[1] * 1e3, 3)) ms, Lean \(fmt(p.median[2] * 1e3, 3)) ms → ×\(fmt(p.leanVsFA2)) vs FA2, ×\(fmt(p.leanVsFD)) vs FD; Lean \(fmt(p.gbPerS[2], 1)) GB/s; err \(sci(p.error.max()!))")
@@ -319,6 +329,22 @@ func replicate(_ config: Config, _ run: Run) throws {
         try f.write("exactness/workers", exactRecords.map { Int64($0.g) }, shape: [exactRecords.count])
         try f.write("exactness/kernel", exactRecords.map { Int64($0.kernel) }, shape: [exactRecords.count])
         try f.write("exactness/max_rel_error", exactRecords.map(\.err), shape: [exactRecords.count])
+        // The checked calls themselves: inputs, the float64 reference and every kernel's output
+        // for G = 1…exact_max_workers, so another library can recompute them from this file.
+        for (i, c) in exactCases.enumerated() {
+            let g = "exactness/cases/\(i)", x = c.x
+            try f.write("\(g)/q", x.q, shape: [x.rows, x.d])
+            try f.write("\(g)/k", x.k, shape: [x.rows, x.n, x.d])
+            try f.write("\(g)/v", x.v, shape: [x.rows, x.n, x.d])
+            try f.write("\(g)/reference", c.reference.out, shape: [x.rows, x.d])
+            try f.write("\(g)/reference_magnitude", c.reference.mag, shape: [x.rows, x.d])
+            try f.write("\(g)/outputs", c.outputs, shape: [config.exactMaxWorkers, 3, x.rows, x.d])
+            try f.setAttribute("scale", .double(Double(x.scale)), on: g)
+            try f.setAttribute("tile_tokens", .int(Int64(c.tile)), on: g)
+            try f.setAttribute("extreme", .int(c.extreme ? 1 : 0), on: g)
+            try f.setAttribute("about", .string("out[g-1, kernel, r] = softmax(scale · q[r]·k[r]ᵀ) · v[r] computed by kernel "
+                + "(0 fa2, 1 flashdecoding, 2 lean) with g workers; reference in float64; the relative error divides |out − reference| by reference_magnitude = Σ_j p_j·|v_j|"), on: g)
+        }
         // CPU timings.
         let np = points.count
         try f.write("cpu/d", points.map { Int64($0.d) }, shape: [np])
@@ -363,7 +389,7 @@ func replicate(_ config: Config, _ run: Run) throws {
         try f.write("model/a100_headline", [headA100.meanVsFA2, headA100.peakVsFA2, headA100.meanVsFlashDecoding, headA100.peakVsFlashDecoding], shape: [4])
         try f.write("model/h100_headline", [headH100.meanVsFA2, headH100.peakVsFA2, headH100.meanVsFlashDecoding, headH100.peakVsFlashDecoding], shape: [4])
         // Sample partial states: one LeanAttention call, 3 heads × N 1000, d 64, 16-token tiles, G 8.
-        let x = DecodeInputs.random(rows: 3, n: 1000, d: 64, seed: config.seed &+ 9)
+        let x = DecodeInputs.random(rows: 3, n: 1000, d: 64, seed: seed &+ 9)
         let g = 8
         let scratch = LeanScratch(workers: g, dim: 64)
         let out = x.run(.lean, pool: WorkerPool(workers: g), tileTokens: 16, scratch: scratch)
@@ -446,7 +472,7 @@ func replicate(_ config: Config, _ run: Run) throws {
     reportFigures.append(ReportFigure(path: "figures/assignment_cpu.png", caption: "The same for this CPU: 3 heads on \(threads) workers. " + assignmentNotes[1] + "."))
 
     // MARK: Report sections
-    let exactTable = table(["kernel", "random inputs, ragged N (max rel. error)", "extreme scores", "checks"],
+    let exactTable = markdownTable(["kernel", "random inputs, ragged N (max rel. error)", "extreme scores", "checks"],
                            kernelNames.indices.map { k in
                                [kernelNames[k], sci(exactRecords.filter { $0.kernel == k && $0.extreme == 0 }.map(\.err).max()!),
                                 sci(exactRecords.filter { $0.kernel == k && $0.extreme == 1 }.map(\.err).max()!),
@@ -476,7 +502,7 @@ func replicate(_ config: Config, _ run: Run) throws {
                 let rows = config.batchHeads.map { bh in
                     ["\(bh)"] + config.contexts.map { n in points.first { $0.d == d && $0.bh == bh && $0.n == n }.map { fmt(pick($0)) } ?? "–" }
                 }
-                sections.append(ReportSection(title: "CPU, d = \(d): \(title)", markdown: table(["B·H \\ N"] + config.contexts.map(contextLabel), rows)))
+                sections.append(ReportSection(title: "CPU, d = \(d): \(title)", markdown: markdownTable(["B·H \\ N"] + config.contexts.map(contextLabel), rows)))
             }
         }
         var modelRows: [[String]] = []
@@ -489,7 +515,7 @@ func replicate(_ config: Config, _ run: Run) throws {
             b_cta := FA2's own K+V rate with one row (\(cpuModel[dMain].map { fmt($0.params.ctaBandwidth / 1e9, 1) } ?? "–") GB/s at d = \(dMain)), HBM := LeanAttention's median rate with \
             every worker busy (\(cpuModel[dMain].map { fmt($0.spec.bandwidth / 1e9, 1) } ?? "–") GB/s), launch := one pool round trip (\(fmt(launch * 1e6, 1)) µs), fp32 K/V; all measured in this run, nothing fitted.
 
-            """ + "\n" + table(["B·H", "N", "FA2/Lean measured", "model", "FD/Lean measured", "model", "FD splits"], modelRows)))
+            """ + "\n" + markdownTable(["B·H", "N", "FA2/Lean measured", "model", "FD/Lean measured", "model", "FD splits"], modelRows)))
     }
     sections.append(ReportSection(title: "GPU model: the four headline numbers and their sensitivity", markdown: """
         A100 (108 SMs, 2 CTAs/SM = 216 slots, 2.0 TB/s), fp16 K/V, 64 KiB per LeanTile, launch \(fmt(config.launchUs, 0)) µs per kernel, grid B ∈ \(config.gpuBatches) × H ∈ \(config.gpuHeads) × \
@@ -497,13 +523,13 @@ func replicate(_ config: Config, _ run: Run) throws {
         FA2/Lean ratio at 512k is 8.33; the other three numbers are predictions. H100 (132 SMs, 3.35 TB/s) uses the same b_cta as a share of one SM's slice of HBM \
         bandwidth (\(fmt(bH100 / 1e9, 1)) GB/s).
 
-        """ + "\n" + table(["", "b_cta (GB/s)", "mean vs FA2 (paper 2.6)", "at 512k vs FA2 (8.33, fitted)", "mean vs FD (1.73)", "at 256k vs FD (2.18)"],
+        """ + "\n" + markdownTable(["", "b_cta (GB/s)", "mean vs FA2 (paper 2.6)", "at 512k vs FA2 (8.33, fitted)", "mean vs FD (1.73)", "at 256k vs FD (2.18)"],
                     [["A100 model", fmt(bA100 / 1e9, 1), fmt(headA100.meanVsFA2), fmt(headA100.peakVsFA2), fmt(headA100.meanVsFlashDecoding), fmt(headA100.peakVsFlashDecoding)],
                      ["H100 model", fmt(bH100 / 1e9, 1), fmt(headH100.meanVsFA2), fmt(headH100.peakVsFA2), fmt(headH100.meanVsFlashDecoding), fmt(headH100.peakVsFlashDecoding)]])
         + "\nSensitivity (A100; each row refits b_cta to 8.33× at 512k):\n\n"
-        + table(["assumption", "b_cta (GB/s)", "mean vs FA2", "at 512k vs FA2", "mean vs FD", "at 256k vs FD"], sensitivity)
+        + markdownTable(["assumption", "b_cta (GB/s)", "mean vs FA2", "at 512k vs FA2", "mean vs FD", "at 256k vs FD"], sensitivity)
         + "\nThe four numbers as b_cta varies (grid as assumed, nothing refitted; \(fmt(GPUSpec.a100.bandwidth / Double(GPUSpec.a100.slots) / 1e9, 2)) GB/s = 2 TB/s / 216 slots, below which bandwidth never binds and the model is pure occupancy):\n\n"
-        + table(["b_cta (GB/s)", "mean vs FA2 (2.6)", "at 512k vs FA2 (8.33)", "mean vs FD (1.73)", "at 256k vs FD (2.18)"], sweepRows)))
+        + markdownTable(["b_cta (GB/s)", "mean vs FA2 (2.6)", "at 512k vs FA2 (8.33)", "mean vs FD (1.73)", "at 256k vs FD (2.18)"], sweepRows)))
     var walkRows: [[String]] = []
     for (b, h, n) in [(1, 8, 524_288), (1, 32, 4096), (4, 64, 65536)] {
         let s = DecodeShape(batchHeads: b * h, length: n, dim: 128)
@@ -518,14 +544,14 @@ func replicate(_ config: Config, _ run: Run) throws {
         CTAs launched, waves of at most 216 resident CTAs, CTAs in the last wave, splits per head (LeanAttention: the most CTAs touching one head), \
         the rate of one CTA while a full first wave shares 2 TB/s (min(b_cta, BW/resident)), slot utilisation of the main kernel, and the modelled time.
 
-        """ + "\n" + table(["B×H", "N", "kernel", "CTAs", "waves", "last wave", "splits", "GB/s per CTA", "utilisation", "µs"], walkRows)))
+        """ + "\n" + markdownTable(["B×H", "N", "kernel", "CTAs", "waves", "last wave", "splits", "GB/s per CTA", "utilisation", "µs"], walkRows)))
     var gpuRows: [[String]] = []
     for h in config.gpuHeads {
         let pts = a100.filter { $0.batch == 1 && $0.heads == h && $0.shape.dim == 128 }.sorted { $0.shape.length < $1.shape.length }
         gpuRows.append(["\(h)", "FA2/Lean"] + pts.map { fmt($0.speedupVsFA2) })
         gpuRows.append(["\(h)", "FD/Lean (s)"] + pts.map { "\(fmt($0.speedupVsFlashDecoding)) (\($0.flashDecoding.splits))" })
     }
-    sections.append(ReportSection(title: "GPU model, A100, batch 1, d = 128", markdown: table(["H", "ratio"] + config.gpuContexts.map(contextLabel), gpuRows)))
+    sections.append(ReportSection(title: "GPU model, A100, batch 1, d = 128", markdown: markdownTable(["H", "ratio"] + config.gpuContexts.map(contextLabel), gpuRows)))
 
     try run.writeMetrics()
     try run.writeReport(
@@ -545,4 +571,4 @@ runMain(Paper<Config>(
     name: "leanattention", title: "LeanAttention: stream-K decode attention",
     presets: [("ci", ci, "exactness for G = 1…64, the schedule checks and the GPU model in full; a 4-point CPU timing grid (~1 min, gated by make check)"),
               ("default", Config(), "the full CPU sweep: d 64/128 × B·H 1…32 × N 1k…512k within 8 GiB of K+V, plus everything in ci")],
-    seeds: { [$0.seed] }, run: replicate))
+    run: replicate))

@@ -10,37 +10,28 @@ import Replicate
 
 // MARK: - Config (nanoGPT's names; `key=value` on the command line overrides any of them)
 
-struct Config: Codable, Sendable, NanoGPTHyperparameters {
-    // model (nanoGPT's README CPU line: --n_layer=4 --n_head=4 --n_embd=128 --block_size=64 --dropout=0.0)
-    var nLayer = 4
-    var nHead = 4
-    var nEmbd = 128
-    var dropout: Float = 0
-    var bias = false
-    // training (config/train_shakespeare_char.py plus the README's CPU overrides)
-    var batchSize = 12
-    var blockSize = 64
-    var maxIters = 2000
-    var evalInterval = 250
-    var evalIters = 20
-    var learningRate = 1e-3
-    var minLr = 1e-4
-    var warmupIters = 100
-    var lrDecayIters = 2000
-    var weightDecay = 0.1
-    var beta1 = 0.9
-    var beta2 = 0.99
-    var gradClip: Float = 1
-    var checkpointInterval = 250
+struct Config: PaperConfig {
+    var model = NanoGPTModel()      // the README's CPU line: --n_layer=4 --n_head=4 --n_embd=128 --block_size=64 --dropout=0.0
+    var train = TrainConfig()       // config/train_shakespeare_char.py plus the README's CPU overrides
     // this replication
     var seeds: [UInt64] = [1, 2, 3]
     var sampleChars = 300
+
+    /// The claims' scale: "baby-cpu" is the README's CPU run (L4 H4 C128, block 64, batch 12,
+    /// 2000 iterations), the only setting its 1.88 is quoted at; anything else is "ci".
+    var scale: String { model == NanoGPTModel() && train.batchSize == 12 && train.maxIters == 2000 ? "baby-cpu" : "ci" }
+
+    func validate() throws {
+        try model.validate()
+        try train.validate()
+        try requireConfig(sampleChars >= 0, "sample_chars", sampleChars, "must be 0 or more")
+    }
 }
 
 let ci: Config = {
     var c = Config()
-    c.maxIters = 200; c.lrDecayIters = 200; c.warmupIters = 20
-    c.evalInterval = 100; c.evalIters = 5; c.checkpointInterval = 100
+    c.train.maxIters = 200; c.train.lrDecayIters = 200; c.train.warmupIters = 20
+    c.train.evalInterval = 100; c.train.evalIters = 5; c.train.checkpointInterval = 100
     c.seeds = [1]; c.sampleChars = 100
     return c
 }()
@@ -49,50 +40,29 @@ let ci: Config = {
 
 func replicate(_ config: Config, _ run: Run) throws {
     let data = try CharDataset.tinyShakespeare(store: DataStore(root: run.root))
-    let gpt = config.model(vocabSize: data.vocabSize)
+    let gpt = config.model.gpt(vocabSize: data.vocabSize)
+    let t = config.model.blockSize
     var samples: [String] = []
     var valCurves: [[Double]] = [], evalIters: [Double] = []
     var lastModel: GPT?
 
     for seed in run.seeds {
-        let dir = try run.seedDir(seed)
         let model = GPT(gpt, seed: seed)
-        let started = Date()
-        let h = try trainLanguageModel(model, data: data, config: config.train, seed: seed,
-                                       checkpointPath: dir + "/checkpoint.h5", modelName: "nanogpt",
-                                       configJSON: run.configJSON, provenance: run.provenance, label: "[seed \(seed)] ")
-        // Final = the eval at max_iters (nanoGPT evaluates before that iteration's update).
-        run.record("val_loss_final", h.evalVal.last!, seed: seed)
-        run.record("train_loss_final", h.evalTrain.last!, seed: seed)
-        run.record("val_loss_best", h.evalVal.min()!, seed: seed)
-        run.record("train_time_minutes", Date().timeIntervalSince(started) / 60, seed: seed)
-        let steady = h.stepMs.dropFirst(min(10, h.stepMs.count - 1))   // skip warm-up allocations
-        let msPerIter = steady.sorted()[steady.count / 2]
-        run.record("step_ms", msPerIter, seed: seed)
-        run.record("tokens_per_s", Double(config.batchSize * config.blockSize) / msPerIter * 1000, seed: seed)
-        run.recordSeries("train_loss", x: h.iters.map(Double.init), y: h.trainLoss, seed: seed)
-        run.recordSeries("eval_val_loss", x: h.evalIters.map(Double.init), y: h.evalVal, seed: seed)
-        run.recordSeries("eval_train_loss", x: h.evalIters.map(Double.init), y: h.evalTrain, seed: seed)
-        log("[seed \(seed)] final: train loss \(String(format: "%.4f", h.evalTrain.last!)), val loss \(String(format: "%.4f", h.evalVal.last!))")
-        valCurves.append(h.evalVal)
+        let started = now()
+        let h = try trainLanguageModel(model, data: data, block: t, config: config.train, seed: seed,
+                                       checkpoint: try run.checkpoint(seed: seed, model: "nanogpt"), label: "[seed \(seed)] ")
+        run.recordLanguageModelTraining(h, seed: seed, tokensPerStep: config.train.batchSize * t, seconds: now() - started,
+                                        label: "[seed \(seed)] ")
+        valCurves.append(h.eval("val_loss"))
         evalIters = h.evalIters.map(Double.init)
 
         // Activations of one fixed validation window (the first block_size characters of val).
-        let window = Array(data.val[0..<config.blockSize])
-        try H5File.writeAtomically(to: dir + "/activations.h5") { f in
-            try f.setAttribute("kind", .string("activations"))
-            try f.setAttribute("config", .string(run.configJSON))
-            try f.setAttribute("input_text", .string(data.decode(window)))
-            try run.provenance.attach(to: f)
-            try f.write("input_ids", window, shape: [1, config.blockSize])
-            let targets = Array(data.val[1...config.blockSize])
-            try f.write("target_ids", targets, shape: [1, config.blockSize])
-            let loss = noGrad { model.loss(window, targets: targets, batch: 1, time: config.blockSize).item() }
-            try f.write("loss", [Double(loss)], shape: [])
-            for (name, t) in model.activations(window, batch: 1, time: config.blockSize) {
-                try f.write(name, t.toArray(), shape: t.shape)
-            }
-        }
+        let window = Array(data.val[0..<t])
+        let targets = Array(data.val[1...t])
+        try run.writeLanguageModelActivations(
+            seed: seed, window: window, targets: targets, text: data.decode(window),
+            loss: Double(noGrad { model.loss(window, targets: targets, batch: 1, time: t).item() }),
+            tensors: model.activations(window, batch: 1, time: t))
         var rng = RNG(seed: seed)
         let text = data.decode(model.generate(prompt: data.encode("\n"), count: config.sampleChars, rng: &rng))
         samples.append("Seed \(seed):\n\n```\n\(text)\n```")
@@ -111,12 +81,11 @@ func replicate(_ config: Config, _ run: Run) throws {
                hLines: [ReferenceLine(label: "1.88 (README)", y: 1.88)])
         .render(to: figures + "/val_loss.png")
     let seed0 = run.seeds[0]
-    let trainCurve = try H5File.open(run.dir + "/seed-\(seed0)/checkpoint.h5").read("history/train_loss", as: Double.self).values
+    let trainCurve = try H5File.open(try run.checkpoint(seed: seed0, model: "nanogpt").path).read("history/train_loss", as: Double.self).values
     try Figure(title: "training loss per iteration (seed \(seed0))", xLabel: "iteration", yLabel: "loss",
                series: [Series(name: "train loss", x: (0..<trainCurve.count).map(Double.init), y: trainCurve)])
         .render(to: figures + "/train_loss.png")
-    let act = try H5File.open(run.dir + "/seed-\(seed0)/activations.h5").read("transformer.h.0.attn.weights", as: Float.self)
-    let t = config.blockSize
+    let act = try H5File.open(try run.activationsPath(seed: seed0)).read("transformer.h.0.attn.weights", as: Float.self)
     try Heatmap(values: act.values[0..<(t * t)].map(Double.init), rows: t, cols: t,
                 title: "layer 0 head 0 attention (query row, key column)").writePNG(to: figures + "/attention_l0h0.png")
 
@@ -130,8 +99,8 @@ func replicate(_ config: Config, _ run: Run) throws {
             "Our own Swift implementation and RNG: same architecture, initialisation scheme and optimizer semantics as nanoGPT, but different random draws, so individual runs differ from PyTorch's by seed-level noise.",
             "float32 on CPU with OpenBLAS; nanoGPT's CPU run used PyTorch (MKL) on a MacBook CPU.",
             "GELU uses erf through a polynomial (|error| ≤ 1.5e-7), exp through our own SIMD routine.",
-            config.isBabyCPU ? "None in configuration: the README's CPU line (L4 H4 C128, block 64, batch 12, 2000 iterations, dropout 0, eval_iters 20)."
-                : "This preset is smaller than the README's CPU run (\(config.maxIters) iterations), so the paper numbers are not comparable at this scale.",
+            config.scale == "baby-cpu" ? "None in configuration: the README's CPU line (L4 H4 C128, block 64, batch 12, 2000 iterations, dropout 0, eval_iters 20)."
+                : "This preset is smaller than the README's CPU run (\(config.train.maxIters) iterations), so the paper numbers are not comparable at this scale.",
         ],
         sections: [ReportSection(title: "Samples (temperature 1, \(config.sampleChars) characters)", markdown: samples.joined(separator: "\n\n"))],
         scale: config.scale)
@@ -141,4 +110,4 @@ runMain(Paper<Config>(
     name: "nanogpt", title: "nanoGPT shakespeare_char baseline",
     presets: [("ci", ci, "200 iterations, 1 seed: a smoke run gated by make check (~30 s)"),
               ("default", Config(), "the README's CPU run: L4 H4 C128, 2000 iterations, 3 seeds")],
-    seeds: { $0.seeds }, run: replicate))
+    run: replicate))

@@ -122,7 +122,7 @@ class Model(torch.nn.Module):
 
 def check_variant(folder):
     with h5py.File(f"{folder}/checkpoint.h5", "r") as f:
-        config = json.loads(f.attrs["config"])
+        config = json.loads(f.attrs["config"])["model"]   # nanoGPT's model keys: n_layer, n_head, n_embd, block_size
         state = {k: torch.from_numpy(f["params"][k][()].astype(np.float64)) for k in f["params"]}
     with h5py.File(f"{folder}/activations.h5", "r") as f:
         variant = f.attrs["variant"]

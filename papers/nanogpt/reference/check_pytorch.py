@@ -70,7 +70,7 @@ class GPT(torch.nn.Module):
 
 def main(seed_dir):
     with h5py.File(f"{seed_dir}/checkpoint.h5", "r") as f:
-        config = json.loads(f.attrs["config"])
+        config = json.loads(f.attrs["config"])["model"]   # nanoGPT's model keys: n_layer, n_head, n_embd, block_size
         state = {k: torch.from_numpy(f["params"][k][()].astype(np.float64)) for k in f["params"]}
     with h5py.File(f"{seed_dir}/activations.h5", "r") as f:
         idx = torch.from_numpy(f["input_ids"][()].astype(np.int64))

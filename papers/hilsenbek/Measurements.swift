@@ -1,61 +1,9 @@
-// The seven models of issue 4 and the measurements main.swift takes of each trained one.
+// The measurements main.swift takes of each trained model, and small report helpers.
 // Dimension legend: B batch, T time (block_size), C channels (n_embd), V vocabulary.
 
 import Foundation
+import Hilsenbek
 import Replicate
-
-/// The issue's variants, in its order (1 ... 7). The raw value is the metric suffix
-/// (`val_loss_best.<variant>`) and the folder name under `seed-<s>/`.
-enum Variant: String, CaseIterable, Codable, Sendable {
-    case attention
-    case min
-    case max
-    case mean
-    case maxContext = "max_context"
-    case maxPrefixContext = "max_prefix_context"
-    case mlpMin = "mlp_min"
-
-    var number: Int { Variant.allCases.firstIndex(of: self)! + 1 }
-
-    var placement: GenerativeFunctionPlacement {
-        switch self {
-        case .attention: return .none
-        case .min: return .attention(.min, .none)
-        case .max: return .attention(.max, .none)
-        case .mean: return .attention(.mean, .none)
-        case .maxContext: return .attention(.max, .sequenceMean)
-        case .maxPrefixContext: return .attention(.max, .prefixMean)
-        case .mlpMin: return .activation(.min)
-        }
-    }
-
-    /// The reduction inside the MLP (variant B), which `causalReductionActivations` cannot see.
-    var mlpReduction: CausalReduction? {
-        if case .activation(let kind) = placement { return kind }
-        return nil
-    }
-
-    var about: String {
-        switch self {
-        case .attention: return "nanoGPT baseline: causal self-attention"
-        case .min: return "attention → c_proj(min(h_t, h_{t−1})) (the author's main variant)"
-        case .max: return "attention → c_proj(max(h_t, h_{t−1}))"
-        case .mean: return "attention → c_proj((h_t + h_{t−1})/2) (the intended math; the author's code is broken)"
-        case .maxContext: return "attention → c_proj(max(h_t, h_{t−1}, mean over the whole sequence)) (as published: sees the future)"
-        case .maxPrefixContext: return "attention → c_proj(max(h_t, h_{t−1}, mean over positions ≤ t)) (causal context)"
-        case .mlpMin: return "attention kept, MLP's GELU → min(u_t, u_{t−1}) along time"
-        }
-    }
-
-    static func parse(_ names: [String]) throws -> [Variant] {
-        try names.map { name in
-            guard let v = Variant(rawValue: name) else {
-                throw ReplicateError("unknown variant \"\(name)\"; variants: \(Variant.allCases.map(\.rawValue).joined(separator: ","))")
-            }
-            return v
-        }
-    }
-}
 
 /// Validation loss on fixed windows, computed two ways:
 ///

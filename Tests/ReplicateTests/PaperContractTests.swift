@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+@testable import Replicate
+
+// What every paper executable promises through the shared runner: the seeds that ran are the
+// seeds every input came from and the seeds every record names; the template paper runs end to
+// end and its numbers are recomputed from its HDF5 files by an independent script.
+
+/// A python3 that imports numpy and h5py, or nil.
+let numpyPython = pythonImporting("numpy, h5py", candidates: ["/usr/bin/python3"]
+    + (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/python3" })
+
+func onlyRunDir(_ runs: String, paper: String) throws -> String {
+    let dirs = try FileManager.default.contentsOfDirectory(atPath: runs + "/" + paper)
+    try #require(dirs.count == 1, "expected one run folder, found \(dirs)")
+    return runs + "/" + paper + "/" + dirs[0]
+}
+
+@Suite(.serialized) struct PaperContractTests {
+    /// A small LeanAttention run: exactness for G ≤ 3 on two lengths, one timing point.
+    static let tinyLean = ["--preset", "ci", "--threads", "2", "exact_max_workers=3", "exact_lengths=1,33", "exact_rows=2",
+                           "head_dims=16", "batch_heads=1", "contexts=256", "min_reps=1", "max_reps=2", "seconds_per_point=0.01",
+                           "max_kv_gib=0.001", "gpu_contexts=1024,524288"]
+
+    @Test(.enabled(if: packageExecutable("leanattention") != nil, "leanattention not built"))
+    func leanattentionDrawsItsInputsFromTheSeedsThatRan() throws {
+        let runs = try temporaryDirectory("lean-seeds")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        var q: [UInt64: [Float]] = [:]
+        for seed: UInt64 in [1, 7] {
+            let r = try runToEnd(["run", "--runs", runs + "/s\(seed)", "--seeds", "\(seed)"] + Self.tinyLean,
+                                 executable: packageExecutable("leanattention")!)
+            try #require(r.status == 0, "\(r.log)")
+            let dir = try onlyRunDir(runs + "/s\(seed)", paper: "leanattention")
+            let f = try H5File.open(dir + "/leanattention.h5")
+            q[seed] = try f.read("exactness/cases/2/q", as: Float.self).values   // case 2: N = 33, LeanTile tiles
+            // The stored call can be recomputed: k and v beside it, outputs for every G and kernel.
+            #expect(try f.shape(of: "exactness/cases/2/k") == [2, 33, 16])
+            #expect(try f.shape(of: "exactness/cases/2/outputs") == [3, 3, 2, 16])
+            // Every record names the seed that ran.
+            #expect(try f.intsAttribute("seeds") == [Int64(seed)])
+            let config = try String(contentsOfFile: dir + "/config.json", encoding: .utf8)
+            #expect(config.contains("\"seeds\":[\(seed)]"), "\(config)")
+            #expect(try String(contentsOfFile: dir + "/report.md", encoding: .utf8).contains("**seeds:** \(seed)"))
+        }
+        #expect(q[1] != q[7], "--seeds 7 drew the same inputs as seed 1")
+    }
+
+    @Test(.enabled(if: packageExecutable("leanattention") != nil, "leanattention not built"))
+    func leanattentionRefusesSeveralSeedsInOneRun() throws {
+        let runs = try temporaryDirectory("lean-two-seeds")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let r = try runToEnd(["run", "--runs", runs, "--seeds", "1,2"] + Self.tinyLean, executable: packageExecutable("leanattention")!)
+        #expect(r.status == 1 && r.log.contains("one seed per run"), "\(r.log)")
+    }
+
+    @Test(.enabled(if: packageExecutable("_template") != nil, "_template not built"))
+    func templateRunsAndItsNumbersAreRecomputedFromHDF5() throws {
+        let runs = try temporaryDirectory("template")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let r = try runToEnd(["run", "--runs", runs, "--preset", "ci", "--threads", "2", "--seeds", "3"],
+                             executable: packageExecutable("_template")!)
+        try #require(r.status == 0, "\(r.log)")
+        let dir = try onlyRunDir(runs, paper: "_template")
+        for file in ["report.md", "report.html", "metrics.h5", "figures/test_mse.png", "seed-3/checkpoint.h5", "seed-3/data.h5"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/" + file), "\(file) missing")
+        }
+        let metrics = try readMetrics(dir + "/metrics.json")
+        let mse = try #require(metrics["test_mse_final"])
+        #expect(mse > 0.005 && mse < 0.02, "the fit did not reach the noise floor: \(mse)")
+        if let python = numpyPython {
+            let r = try runProcess(python, [packageRoot + "/papers/_template/reference/check_numpy.py", dir + "/seed-3"])
+            #expect(r.status == 0 && r.output.contains("test MSE: ours"), "\(r.output)")
+        }
+    }
+
+    @Test(.enabled(if: nanogptExecutable != nil, "nanogpt not built"))
+    func helpListsCommandsPresetsAndKeys() throws {
+        let r = try runProcess(nanogptExecutable!, ["--help"])
+        #expect(r.status == 0, "\(r.output)")
+        for text in ["usage: nanogpt run", "ci:", "default:", "train.max_iters (a number): 2000", "model.n_layer (a number): 4",
+                     "seeds (a comma-separated list): [1,2,3]"] {
+            #expect(r.output.contains(text), "--help lacks \(text):\n\(r.output)")
+        }
+    }
+}
+
+/// Runs an executable to its end: exit status and stdout+stderr.
+func runProcess(_ executable: String, _ args: [String]) throws -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = args
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    return (p.terminationStatus, text)
+}
