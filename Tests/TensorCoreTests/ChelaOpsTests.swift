@@ -143,3 +143,262 @@ private func expectGradMatchesDouble(_ inputs: [Tensor], atol: Double, rtol: Dou
         expectGrad([uniform([37], seed: 3002, low: -5, high: 5)], "silu float32") { $0[0].silu() }
     }
 }
+
+// MARK: - Causal convolutions, Double references
+
+/// y[b, t, d] = bias[d] + Σ_{j<K, j≤t} w[d, j]·x[b, t − j, d], and the magnitude Σ|terms|.
+private func refCausalConv(_ x: [Double], b: Int, l: Int, d: Int, _ w: [Double], k: Int, bias: [Double]? = nil)
+    -> (y: [Double], mag: [Double]) {
+    var y = [Double](repeating: 0, count: b * l * d), mag = y
+    for bi in 0..<b { for t in 0..<l { for c in 0..<d {
+        var s = bias?[c] ?? 0, m = abs(s)
+        for j in 0..<Swift.min(k, t + 1) {
+            let term = w[c * k + j] * x[(bi * l + t - j) * d + c]
+            s += term; m += abs(term)
+        }
+        y[(bi * l + t) * d + c] = s; mag[(bi * l + t) * d + c] = m
+    } } }
+    return (y, mag)
+}
+
+@Suite struct ShortConvTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let b, l, d, k: Int
+        var testDescription: String { "B\(b) L\(l) D\(d) K\(k)" }
+    }
+    /// L = 1, 7, 63, 65, 200; K = 1, 3, 4, 7 and K > L; D = 1, 13 (tail lanes), 64.
+    static let cases = [Case(b: 1, l: 1, d: 1, k: 3), Case(b: 2, l: 7, d: 13, k: 1), Case(b: 2, l: 7, d: 13, k: 10),
+                        Case(b: 3, l: 63, d: 5, k: 4), Case(b: 1, l: 65, d: 64, k: 7), Case(b: 4, l: 200, d: 13, k: 3),
+                        Case(b: 2, l: 200, d: 64, k: 5)]
+
+    /// K + 1 terms per output: float32 rounding ≤ (K + 1)·2⁻²⁴·mag; rtol 1e-6 covers K ≤ 15
+    /// (measured worst 1.7e-7·mag at K = 7).
+    @Test(arguments: cases)
+    func matchesDouble(_ c: Case) {
+        let x = normal([c.b, c.l, c.d], seed: 3100), w = normal([c.d, c.k], seed: 3101), bias = normal([c.d], seed: 3102)
+        let plain = refCausalConv(doubles(x), b: c.b, l: c.l, d: c.d, doubles(w), k: c.k)
+        expectWithinMagnitude(causalShortConv(x, kernel: w), plain.y, mag: plain.mag, rtol: 1e-6, "no bias")
+        let biased = refCausalConv(doubles(x), b: c.b, l: c.l, d: c.d, doubles(w), k: c.k, bias: doubles(bias))
+        expectWithinMagnitude(causalShortConv(x, kernel: w, bias: bias), biased.y, mag: biased.mag, rtol: 1e-6, "bias")
+        // Grid inputs: every sum is exact, so this checks the indexing alone.
+        let xg = grid([c.b, c.l, c.d], seed: 3103), wg = grid([c.d, c.k], seed: 3104), bg = grid([c.d], seed: 3105)
+        expectClose(causalShortConv(xg, kernel: wg, bias: bg),
+                    refCausalConv(doubles(xg), b: c.b, l: c.l, d: c.d, doubles(wg), k: c.k, bias: doubles(bg)).y,
+                    atol: 0, rtol: 0, "grid (exact)")
+    }
+
+    /// The orientation, pinned against the older op in PyTorch's order: the same kernel reversed.
+    @Test func lagIndexIsTheReversedPyTorchWeight() {
+        let b = 2, l = 9, d = 5, k = 4
+        let x = grid([b, l, d], seed: 3110), w = grid([d, k], seed: 3111)
+        let reversed = Tensor((0..<(d * k)).map { i in w.toArray()[(i / k) * k + (k - 1 - i % k)] }, shape: [d, k])
+        #expect(causalShortConv(x, kernel: w).toArray() == causalDepthwiseConv1d(x, weight: reversed).toArray())
+        // Lag 0 only is the identity times w[:, 0].
+        let lag0 = Tensor((0..<(d * k)).map { $0 % k == 0 ? 1 : 0 }, shape: [d, k])
+        #expect(causalShortConv(x, kernel: lag0).toArray() == x.toArray())
+    }
+
+    @Test func isCausalBitForBit() {
+        let b = 2, l = 40, d = 11, k = 5
+        let x = normal([b, l, d], seed: 3120), w = normal([d, k], seed: 3121), bias = normal([d], seed: 3122)
+        let y0 = causalShortConv(x, kernel: w, bias: bias).toArray()
+        for cut in [0, 4, 5, 21, 38] {
+            var changed = x.toArray()
+            for bi in 0..<b { for t in (cut + 1)..<l { for c in 0..<d { changed[(bi * l + t) * d + c] = t % 2 == 0 ? .infinity : 7 } } }
+            let y1 = causalShortConv(Tensor(changed, shape: x.shape), kernel: w, bias: bias).toArray()
+            for bi in 0..<b {
+                let lo = bi * l * d, hi = lo + (cut + 1) * d
+                #expect(y0[lo..<hi].map(\.bitPattern) == y1[lo..<hi].map(\.bitPattern), "batch \(bi) cut \(cut)")
+            }
+        }
+    }
+
+    @Test func gradients() {
+        let x = uniform([2, 7, 3], seed: 3130), w = uniform([3, 4], seed: 3131), bias = uniform([3], seed: 3132)
+        expectGrad([x, w, bias], "x, kernel, bias") { causalShortConv($0[0], kernel: $0[1], bias: $0[2]) }
+        expectGrad([x, uniform([3, 9], seed: 3133)], "K > L") { causalShortConv($0[0], kernel: $0[1]) }
+        // D = 19: eight-lane bodies, a tail, and the kernel gradient split over channels.
+        expectGrad([uniform([2, 6, 19], seed: 3134), uniform([19, 3], seed: 3135), uniform([19], seed: 3136)], "D 19") {
+            causalShortConv($0[0], kernel: $0[1], bias: $0[2])
+        }
+        let (b, l, d, k) = (2, 6, 9, 3)
+        expectGradMatchesDouble([uniform([b, l, d], seed: 3137), uniform([d, k], seed: 3138), uniform([d], seed: 3139)],
+                                atol: 1e-6, rtol: 1e-6, "short conv",
+                                op: { causalShortConv($0[0], kernel: $0[1], bias: $0[2]) },
+                                reference: { refCausalConv($0[0], b: b, l: l, d: d, $0[1], k: k, bias: $0[2]).y })
+    }
+
+    /// Only the input that asks for a gradient gets one, and it equals the one computed with all.
+    @Test func partialGradientsAgree() {
+        let x = uniform([2, 8, 10], seed: 3140), w = uniform([10, 3], seed: 3141), bias = uniform([10], seed: 3142)
+        x.requiresGrad = true; w.requiresGrad = true; bias.requiresGrad = true
+        let seed = uniform([2, 8, 10], seed: 3143).toArray()
+        causalShortConv(x, kernel: w, bias: bias).backward(seed: seed)
+        let all = [x.grad!.toArray(), w.grad!.toArray(), bias.grad!.toArray()]
+        for (i, t) in [x, w, bias].enumerated() {
+            let inputs = [x, w, bias].map { $0.detached() }
+            inputs[i].requiresGrad = true
+            causalShortConv(inputs[0], kernel: inputs[1], bias: inputs[2]).backward(seed: seed)
+            #expect(inputs[i].grad!.toArray() == all[i], "input \(i) of shape \(t.shape)")
+        }
+    }
+}
+
+// MARK: - Kernel merging (structural reparameterisation)
+
+@Suite struct MergeKernelTests {
+    /// Parallel k = 3, 5, 7 branches summed equal one conv with the merged (D, 7) kernel; on grid
+    /// inputs every sum is exact, so the two sides must agree bit for bit.
+    @Test func mergedShortKernelsEqualSumOfBranches() {
+        let b = 2, l = 30, d = 9
+        let x = grid([b, l, d], seed: 3200)
+        let branches = [3, 5, 7].enumerated().map { grid([d, $0.element], seed: 3201 + UInt64($0.offset)) }
+        let merged = mergeCausalKernels(branches)
+        #expect(merged.shape == [d, 7])
+        let sum = branches.map { causalShortConv(x, kernel: $0) }.reduce(Tensor.zeros([b, l, d])) { $0 + $1 }
+        #expect(causalShortConv(x, kernel: merged).toArray() == sum.toArray())
+    }
+
+    /// A long kernel with parallel short branches merges the same way (the lag convention is
+    /// shared): one long conv with the merged kernel = long conv + short convs, to FFT accuracy.
+    @Test func longKernelWithShortBranches() {
+        let b = 2, l = 100, d = 6
+        let x = normal([b, l, d], seed: 3210)
+        let long = normal([d, l], seed: 3211, std: 0.1), k3 = normal([d, 3], seed: 3212), k5 = normal([d, 5], seed: 3213)
+        let merged = mergeCausalKernels([long, k3, k5])
+        let branches = causalLongConv(x, kernel: long) + causalShortConv(x, kernel: k3) + causalShortConv(x, kernel: k5)
+        expectLongConvAccurate(causalLongConv(x, kernel: merged), x: x, kernel: merged, "merged long conv")
+        expectLongConvAccurate(branches, x: x, kernel: merged, "sum of branches")
+    }
+}
+
+// MARK: - FFT long convolution
+
+/// `y` against the direct causal sum in Double of x (B, L, D) and kernel (D, K). The FFT's
+/// rounding is normwise: over a row, |Δ_t| ≲ c·ε·log₂N·‖kernel_d‖₂·‖x_{b,d}‖₂, not relative to
+/// each (possibly tiny) output. Asserted, per element: |Δ| ≤ 2·ε·log₂N·‖k_d‖‖x_{b,d}‖ with
+/// ε = 2⁻²⁴ (measured worst 0.56·ε·log₂N·‖k‖‖x‖ at L = 1, ≤ 0.41 from L = 7, ≤ 0.12 from
+/// L = 100; the worst ratio is printed on failure).
+private func expectLongConvAccurate(_ y: Tensor, x: Tensor, kernel: Tensor, _ label: String,
+                                    sourceLocation: SourceLocation = #_sourceLocation) {
+    let b = x.shape[0], l = x.shape[1], d = x.shape[2], k = kernel.shape[1]
+    let yv = y.toArray(), xv = doubles(x), kv = doubles(kernel)
+    let ref = refCausalConv(xv, b: b, l: l, d: d, kv, k: k).y
+    let log2n = log2(Double(RealFFT.goodLength(atLeast: 2 * l)))
+    var worst = 0.0, failures = 0
+    for bi in 0..<b { for ch in 0..<d {
+        var kn = 0.0, xn = 0.0
+        for s in 0..<k { kn += kv[ch * k + s] * kv[ch * k + s] }
+        for t in 0..<l { xn += xv[(bi * l + t) * d + ch] * xv[(bi * l + t) * d + ch] }
+        let normwise = 0x1p-24 * log2n * kn.squareRoot() * xn.squareRoot()
+        for t in 0..<l {
+            let i = (bi * l + t) * d + ch
+            let err = abs(Double(yv[i]) - ref[i])
+            if !(err <= 2 * normwise) { failures += 1 }
+            if normwise > 0 { worst = Swift.max(worst, err / normwise) }
+        }
+    } }
+    #expect(failures == 0, "\(label): \(failures) of \(yv.count) beyond the bound; worst |Δ| = \(worst) × ε·log₂N·‖k‖‖x‖",
+            sourceLocation: sourceLocation)
+}
+
+@Suite struct LongConvTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let b, l, d, k: Int
+        var testDescription: String { "B\(b) L\(l) D\(d) K\(k)" }
+    }
+    static let cases = [Case(b: 1, l: 1, d: 1, k: 1), Case(b: 2, l: 2, d: 3, k: 2), Case(b: 3, l: 7, d: 5, k: 7),
+                        Case(b: 2, l: 7, d: 17, k: 3), Case(b: 2, l: 100, d: 9, k: 100), Case(b: 1, l: 1000, d: 4, k: 1000),
+                        Case(b: 2, l: 1000, d: 19, k: 37), Case(b: 1, l: 777, d: 3, k: 777)]
+
+    /// FFT = the direct O(L²) sum in Double, to the normwise bound of `expectLongConvAccurate`,
+    /// for K = L and for short kernels (K = 3, 37: the same outputs as `causalShortConv`).
+    @Test(arguments: cases)
+    func fftMatchesDirectSum(_ c: Case) {
+        let x = normal([c.b, c.l, c.d], seed: 3300)
+        // A decaying kernel, as trained long kernels are, plus noise: entries span ~6 decades.
+        var rng = RNG(seed: 3301)
+        let kv = (0..<(c.d * c.k)).map { i -> Float in Foundation.expf(-Float(i % c.k) / 50) * (rng.nextFloat() * 2 - 1) }
+        let kernel = Tensor(kv, shape: [c.d, c.k])
+        expectLongConvAccurate(causalLongConv(x, kernel: kernel), x: x, kernel: kernel, "\(c)")
+    }
+
+    @Test func isCausalBitForBit() {
+        let b = 2, l = 50, d = 9
+        let x = normal([b, l, d], seed: 3320), kernel = normal([d, l], seed: 3321)
+        let y0 = causalLongConv(x, kernel: kernel).toArray()
+        // Through FFTs every output depends on every input at rounding level, so the causal
+        // property to hold here is the mathematical one: outputs ≤ cut change by rounding only.
+        for cut in [0, 13, 48] {
+            var changed = x.toArray()
+            for bi in 0..<b { for t in (cut + 1)..<l { for c in 0..<d { changed[(bi * l + t) * d + c] += 1 } } }
+            let y1 = causalLongConv(Tensor(changed, shape: x.shape), kernel: kernel).toArray()
+            for bi in 0..<b {
+                let lo = bi * l * d, hi = lo + (cut + 1) * d
+                let c = closeness(Array(y1[lo..<hi]), Array(y0[lo..<hi]), atol: 2e-5, rtol: 0)
+                #expect(c.ok, "batch \(bi) cut \(cut): \(c)")
+            }
+        }
+    }
+
+    /// Bit-identical on 1 and 2 threads (work is split over channels only).
+    @Test func independentOfThreadCount() {
+        let x = normal([3, 300, 20], seed: 3330), kernel = normal([20, 300], seed: 3331)
+        func run() -> ([Float], [Float], [Float]) {
+            let xi = x.detached(), ki = kernel.detached()
+            xi.requiresGrad = true; ki.requiresGrad = true
+            let y = causalLongConv(xi, kernel: ki)
+            y.backward(seed: uniform([3, 300, 20], seed: 3332).toArray())
+            return (y.toArray(), xi.grad!.toArray(), ki.grad!.toArray())
+        }
+        let one = Parallel.withThreads(1, run), two = Parallel.withThreads(2, run), three = Parallel.withThreads(3, run)
+        #expect(one == two && two == three)
+    }
+
+    @Test func gradients() {
+        expectGrad([uniform([2, 7, 3], seed: 3340), uniform([3, 7], seed: 3341)], "K = L") { causalLongConv($0[0], kernel: $0[1]) }
+        expectGrad([uniform([2, 9, 4], seed: 3342), uniform([4, 5], seed: 3343)], "K < L") { causalLongConv($0[0], kernel: $0[1]) }
+        expectGrad([uniform([1, 1, 2], seed: 3344), uniform([2, 1], seed: 3345)], "L = 1") { causalLongConv($0[0], kernel: $0[1]) }
+        let (b, l, d) = (2, 10, 3)
+        expectGradMatchesDouble([uniform([b, l, d], seed: 3346), uniform([d, l], seed: 3347)], atol: 1e-6, rtol: 1e-6,
+                                "long conv", op: { causalLongConv($0[0], kernel: $0[1]) },
+                                reference: { refCausalConv($0[0], b: b, l: l, d: d, $0[1], k: l).y })
+    }
+
+    /// Only the input that asks for a gradient gets one, and it equals the one computed with both.
+    @Test func partialGradientsAgree() {
+        let x = uniform([2, 30, 10], seed: 3350), kernel = uniform([10, 30], seed: 3351)
+        let seed = uniform([2, 30, 10], seed: 3352).toArray()
+        x.requiresGrad = true; kernel.requiresGrad = true
+        causalLongConv(x, kernel: kernel).backward(seed: seed)
+        for i in 0..<2 {
+            let inputs = [x, kernel].map { $0.detached() }
+            inputs[i].requiresGrad = true
+            causalLongConv(inputs[0], kernel: inputs[1]).backward(seed: seed)
+            #expect(inputs[i].grad!.toArray() == [x, kernel][i].grad!.toArray(), "input \(i)")
+        }
+    }
+
+    /// A kernel longer than the sequence is a precondition failure (a trap with a message).
+    @Test func kernelLongerThanSequenceTraps() async {
+        await #expect(processExitsWith: .failure) {
+            _ = causalLongConv(Tensor.zeros([1, 4, 2]), kernel: Tensor.zeros([2, 5]))
+        }
+    }
+}
+
+/// The padded length: the smallest even 2^a·3^b·5^c·7^d ≥ m.
+@Test func fftLengthsHaveSmallFactors() {
+    func reference(_ m: Int) -> Int {
+        var n = m
+        while true {
+            var r = n
+            for p in [2, 3, 5, 7] { while r % p == 0 { r /= p } }
+            if r == 1 && n % 2 == 0 { return n }
+            n += 1
+        }
+    }
+    for m in Array(1...300) + [1999, 2000, 2001, 32_767, 32_768, 32_769] {
+        #expect(RealFFT.goodLength(atLeast: m) == reference(m), "m = \(m)")
+    }
+}
