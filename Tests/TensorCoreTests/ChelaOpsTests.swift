@@ -402,3 +402,145 @@ private func expectLongConvAccurate(_ y: Tensor, x: Tensor, kernel: Tensor, _ la
         #expect(RealFFT.goodLength(atLeast: m) == reference(m), "m = \(m)")
     }
 }
+
+// MARK: - Chunked causal linear attention
+
+/// O_t = Σ_{s≤t} (q_t·k_s)·v_s as the full masked quadratic form, with mag_t = Σ_{s≤t} Σ_f
+/// |q_tf·k_sf|·|v_s|: the scale of the sum the op forms.
+private func refLinearAttention(_ q: [Double], _ k: [Double], _ v: [Double], b: Int, l: Int, d: Int, dv: Int)
+    -> (o: [Double], mag: [Double]) {
+    var o = [Double](repeating: 0, count: b * l * dv), mag = o
+    for bi in 0..<b { for t in 0..<l {
+        for s in 0...t {
+            var a = 0.0, aa = 0.0
+            for f in 0..<d {
+                let p = q[(bi * l + t) * d + f] * k[(bi * l + s) * d + f]
+                a += p; aa += abs(p)
+            }
+            for e in 0..<dv {
+                o[(bi * l + t) * dv + e] += a * v[(bi * l + s) * dv + e]
+                mag[(bi * l + t) * dv + e] += aa * abs(v[(bi * l + s) * dv + e])
+            }
+        }
+    } }
+    return (o, mag)
+}
+
+/// The token-by-token recurrence S_t = S_{t−1} + k_t v_tᵀ, o_t = S_tᵀ q_t, in Double.
+private func refLinearAttentionRecurrent(_ q: [Double], _ k: [Double], _ v: [Double], b: Int, l: Int, d: Int, dv: Int) -> [Double] {
+    var o = [Double](repeating: 0, count: b * l * dv)
+    for bi in 0..<b {
+        var s = [Double](repeating: 0, count: d * dv)
+        for t in 0..<l {
+            for f in 0..<d { for e in 0..<dv { s[f * dv + e] += k[(bi * l + t) * d + f] * v[(bi * l + t) * dv + e] } }
+            for e in 0..<dv {
+                var acc = 0.0
+                for f in 0..<d { acc += q[(bi * l + t) * d + f] * s[f * dv + e] }
+                o[(bi * l + t) * dv + e] = acc
+            }
+        }
+    }
+    return o
+}
+
+@Suite struct LinearAttentionTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        let b, l, d, dv: Int
+        var testDescription: String { "B\(b) L\(l) d\(d) dv\(dv)" }
+    }
+    static let cases = [Case(b: 1, l: 1, d: 4, dv: 3), Case(b: 2, l: 7, d: 5, dv: 3), Case(b: 3, l: 63, d: 16, dv: 8),
+                        Case(b: 2, l: 65, d: 8, dv: 16), Case(b: 2, l: 200, d: 32, dv: 19), Case(b: 1, l: 1000, d: 16, dv: 8)]
+
+    /// Chunked (C = 1, 7, 64, L, L + 5; C = 1 is the float32 token recurrence) against the Double
+    /// quadratic form, which the Double recurrence matches to 1e-12. The float32 error is a
+    /// state-accumulation error: each output sums up to L·d products, so it is judged against
+    /// mag = Σ|terms|: |Δ| ≤ 1e-6·mag (measured worst 1.1e-7·mag).
+    @Test(arguments: cases)
+    func chunkedMatchesQuadraticAndRecurrence(_ c: Case) {
+        let q = normal([c.b, c.l, c.d], seed: 3400), k = normal([c.b, c.l, c.d], seed: 3401), v = normal([c.b, c.l, c.dv], seed: 3402)
+        let (qd, kd, vd) = (doubles(q), doubles(k), doubles(v))
+        let ref = refLinearAttention(qd, kd, vd, b: c.b, l: c.l, d: c.d, dv: c.dv)
+        let recurrent = refLinearAttentionRecurrent(qd, kd, vd, b: c.b, l: c.l, d: c.d, dv: c.dv)
+        let agree = closeness(recurrent.map { Float($0) }, ref.o, atol: 1e-4, rtol: 1e-6)
+        #expect(zip(recurrent, ref.o).allSatisfy { abs($0 - $1) <= 1e-12 * Swift.max(1, abs($1)) }, "Double recurrence vs quadratic: \(agree)")
+        for chunk in [1, 7, 64, c.l, c.l + 5] {
+            let o = causalLinearAttention(q: q, k: k, v: v, chunkSize: chunk)
+            #expect(o.shape == [c.b, c.l, c.dv])
+            expectWithinMagnitude(o, ref.o, mag: ref.mag, rtol: 1e-6, "C \(chunk)")
+        }
+    }
+
+    /// Grid inputs (multiples of 1/4) keep every product and partial sum exact in float32 for
+    /// these sizes, so every chunk size must give the reference exactly: indexing alone.
+    @Test func exactOnGridInputs() {
+        let (b, l, d, dv) = (2, 37, 3, 5)
+        let q = grid([b, l, d], seed: 3410), k = grid([b, l, d], seed: 3411), v = grid([b, l, dv], seed: 3412)
+        let ref = refLinearAttention(doubles(q), doubles(k), doubles(v), b: b, l: l, d: d, dv: dv).o
+        for chunk in [1, 2, 7, 36, 37, 64] {
+            expectClose(causalLinearAttention(q: q, k: k, v: v, chunkSize: chunk), ref, atol: 0, rtol: 0, "C \(chunk)")
+        }
+    }
+
+    /// Outputs at t ≤ cut are bit-identical whatever q, k, v hold after cut, infinities included:
+    /// cuts inside chunks, at a chunk's last row, and at the sequence's end.
+    @Test(arguments: [1, 7, 16])
+    func isCausalBitForBit(_ chunk: Int) {
+        let (b, l, d, dv) = (2, 45, 6, 5)
+        let q = normal([b, l, d], seed: 3420), k = normal([b, l, d], seed: 3421), v = normal([b, l, dv], seed: 3422)
+        let o0 = causalLinearAttention(q: q, k: k, v: v, chunkSize: chunk).toArray()
+        for cut in [0, 3, 6, 15, 16, 30, 43] {
+            func changed(_ t: Tensor, _ w: Int, _ value: Float) -> Tensor {
+                var a = t.toArray()
+                for bi in 0..<b { for i in (cut + 1)..<l { for e in 0..<w { a[(bi * l + i) * w + e] = i % 3 == 0 ? value : a[(bi * l + i) * w + e] + 1 } } }
+                return Tensor(a, shape: t.shape)
+            }
+            let o1 = causalLinearAttention(q: changed(q, d, .infinity), k: changed(k, d, -.infinity), v: changed(v, dv, .nan),
+                                           chunkSize: chunk).toArray()
+            for bi in 0..<b {
+                let lo = bi * l * dv, hi = lo + (cut + 1) * dv
+                #expect(o0[lo..<hi].map(\.bitPattern) == o1[lo..<hi].map(\.bitPattern), "C \(chunk) batch \(bi) cut \(cut)")
+            }
+        }
+    }
+
+    @Test(arguments: [1, 4, 11, 16])
+    func gradients(_ chunk: Int) {
+        let (b, l, d, dv) = (2, 11, 3, 2)
+        expectGrad([uniform([b, l, d], seed: 3430), uniform([b, l, d], seed: 3431), uniform([b, l, dv], seed: 3432)],
+                   "C \(chunk)") { causalLinearAttention(q: $0[0], k: $0[1], v: $0[2], chunkSize: chunk) }
+    }
+
+    /// The backward's chunked dQ (state forward) and dK, dV (state in reverse), C = 4 with a
+    /// ragged last chunk, against Double differences of the quadratic form: |Δ| ≤ 3e-6 + 3e-6·|∂|
+    /// (measured worst 8.5e-7).
+    @Test(arguments: [1, 4, 10])
+    func gradientMatchesDoubleDifferences(_ chunk: Int) {
+        let (b, l, d, dv) = (2, 10, 4, 3)
+        expectGradMatchesDouble([normal([b, l, d], seed: 3440), normal([b, l, d], seed: 3441), normal([b, l, dv], seed: 3442)],
+                                atol: 3e-6, rtol: 3e-6, "C \(chunk)",
+                                op: { causalLinearAttention(q: $0[0], k: $0[1], v: $0[2], chunkSize: chunk) },
+                                reference: { refLinearAttention($0[0], $0[1], $0[2], b: b, l: l, d: d, dv: dv).o })
+    }
+
+    /// Only the input that asks for a gradient gets one (the dQ pass and the dK/dV pass are
+    /// separate), and it equals the one computed with all three.
+    @Test func partialGradientsAgree() {
+        let (b, l, d, dv) = (2, 50, 8, 5)
+        let q = normal([b, l, d], seed: 3450), k = normal([b, l, d], seed: 3451), v = normal([b, l, dv], seed: 3452)
+        let seed = uniform([b, l, dv], seed: 3453).toArray()
+        for t in [q, k, v] { t.requiresGrad = true }
+        causalLinearAttention(q: q, k: k, v: v, chunkSize: 16).backward(seed: seed)
+        for i in 0..<3 {
+            let inputs = [q, k, v].map { $0.detached() }
+            inputs[i].requiresGrad = true
+            causalLinearAttention(q: inputs[0], k: inputs[1], v: inputs[2], chunkSize: 16).backward(seed: seed)
+            #expect(inputs[i].grad!.toArray() == [q, k, v][i].grad!.toArray(), "input \(i)")
+        }
+    }
+
+    @Test func nonPositiveChunkSizeTraps() async {
+        await #expect(processExitsWith: .failure) {
+            _ = causalLinearAttention(q: Tensor.zeros([1, 4, 2]), k: Tensor.zeros([1, 4, 2]), v: Tensor.zeros([1, 4, 2]), chunkSize: 0)
+        }
+    }
+}
