@@ -10,7 +10,8 @@ import Foundation
 ///   O_i = tril(Q_i K_iᵀ)·V_i + Q_i·S_{i−1},   S_i = S_{i−1} + K_iᵀ V_i,   S_0 = 0.
 /// No feature map and no normaliser: callers compose those (φ(q), φ(k), a running Σ φ(k) via
 /// `cumsum`, an output norm). The chunk products are single-threaded SGEMMs; batches run in
-/// parallel, each identical whatever the thread count.
+/// parallel (and the backward's two passes beside each other), so results do not depend on
+/// the thread count.
 ///
 /// q, k: (B, L, d); v: (B, L, dv). Returns (B, L, dv). Cost O(B·L·(C·(d + dv) + d·dv)), memory
 /// O(C² + d·dv) per thread. Precondition (a trap with a message): chunkSize ≥ 1.
@@ -56,28 +57,33 @@ public func causalLinearAttention(q: Tensor, k: Tensor, v: Tensor, chunkSize: In
         let g = UnsafePointer(out.grad!.data)
         let gq = q.requiresGrad ? q.gradData() : nil
         let gk = k.requiresGrad ? k.gradData() : nil, gv = v.requiresGrad ? v.gradData() : nil
-        Parallel.forEachChunk(b) { batches in
+        // The dQ pass and the dK/dV pass share no output: tasks are (batch, pass) pairs, so even
+        // one sequence keeps two threads busy.
+        Parallel.forEachChunk(2 * b) { tasks in
             let scratch = Buffer(count: 2 * chunk * chunk + d * dv)
             let a = scratch.pointer, m = a + chunk * chunk, state = m + chunk * chunk
-            for bi in batches {
+            for task in tasks {
+                let bi = task / 2, forwardPass = task % 2 == 0
                 let q = UnsafePointer(pq + bi * l * d), k = UnsafePointer(pk + bi * l * d)
                 let v = UnsafePointer(pv + bi * l * dv), dO = g + bi * l * dv
-                if let gq {
+                if forwardPass {
                     // Forward over chunks with S = Σ_{j<i} K_jᵀ V_j.
-                    let gq = gq + bi * l * d
+                    guard let gq else { continue }
+                    let dQ = gq + bi * l * d
                     state.update(repeating: 0, count: d * dv)
                     var r0 = 0
                     while r0 < l {
                         let c = Swift.min(chunk, l - r0)
-                        if r0 > 0 { sgemm(false, true, c, d, dv, dO + r0 * dv, dv, state, dv, beta: 1, gq + r0 * d, d) }
+                        if r0 > 0 { sgemm(false, true, c, d, dv, dO + r0 * dv, dv, state, dv, beta: 1, dQ + r0 * d, d) }
                         sgemm(false, true, c, c, dv, dO + r0 * dv, dv, v + r0 * dv, dv, beta: 0, m, c)   // M[t, s] = dO_t·v_s
-                        lowerTriangularProduct(c, m, ld: c, k + r0 * d, ldx: d, width: d, into: gq + r0 * d, ldy: d)
+                        lowerTriangularProduct(c, m, ld: c, k + r0 * d, ldx: d, width: d, into: dQ + r0 * d, ldy: d)
                         sgemm(true, false, d, dv, c, k + r0 * d, d, v + r0 * dv, dv, beta: 1, state, dv)
                         r0 += c
                     }
+                    continue
                 }
-                if gk == nil && gv == nil { continue }
                 // Backward over chunks with R = Σ_{j>i} Q_jᵀ dO_j.
+                if gk == nil && gv == nil { continue }
                 state.update(repeating: 0, count: d * dv)
                 let last = (l - 1) / chunk * chunk
                 var r0 = last
