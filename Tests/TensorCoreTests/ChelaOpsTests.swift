@@ -213,6 +213,20 @@ private func refCausalConv(_ x: [Double], b: Int, l: Int, d: Int, _ w: [Double],
         }
     }
 
+    /// Bit-identical on 1, 2 and 3 threads (rows split for x and y, channels for the kernel).
+    @Test func independentOfThreadCount() {
+        let x = normal([3, 300, 20], seed: 3125), w = normal([20, 4], seed: 3126), bias = normal([20], seed: 3127)
+        func run() -> [[Float]] {
+            let inputs = [x, w, bias].map { $0.detached() }
+            for t in inputs { t.requiresGrad = true }
+            let y = causalShortConv(inputs[0], kernel: inputs[1], bias: inputs[2])
+            y.backward(seed: uniform([3, 300, 20], seed: 3128).toArray())
+            return [y.toArray()] + inputs.map { $0.grad!.toArray() }
+        }
+        let one = Parallel.withThreads(1, run), two = Parallel.withThreads(2, run), three = Parallel.withThreads(3, run)
+        #expect(one == two && two == three)
+    }
+
     @Test func gradients() {
         let x = uniform([2, 7, 3], seed: 3130), w = uniform([3, 4], seed: 3131), bias = uniform([3], seed: 3132)
         expectGrad([x, w, bias], "x, kernel, bias") { causalShortConv($0[0], kernel: $0[1], bias: $0[2]) }
@@ -307,8 +321,10 @@ private func expectLongConvAccurate(_ y: Tensor, x: Tensor, kernel: Tensor, _ la
         let b, l, d, k: Int
         var testDescription: String { "B\(b) L\(l) D\(d) K\(k)" }
     }
+    /// D = 16 and 17 on two threads gather eight channels at a time (8×8 transposes, with a
+    /// ragged tail at L = 100); the others one to four.
     static let cases = [Case(b: 1, l: 1, d: 1, k: 1), Case(b: 2, l: 2, d: 3, k: 2), Case(b: 3, l: 7, d: 5, k: 7),
-                        Case(b: 2, l: 7, d: 17, k: 3), Case(b: 2, l: 100, d: 9, k: 100), Case(b: 1, l: 1000, d: 4, k: 1000),
+                        Case(b: 2, l: 7, d: 17, k: 3), Case(b: 2, l: 100, d: 9, k: 100), Case(b: 2, l: 100, d: 16, k: 100), Case(b: 1, l: 1000, d: 4, k: 1000),
                         Case(b: 2, l: 1000, d: 19, k: 37), Case(b: 1, l: 777, d: 3, k: 777)]
 
     /// FFT = the direct O(L²) sum in Double, to the normwise bound of `expectLongConvAccurate`,
@@ -536,6 +552,22 @@ private func refLinearAttentionRecurrent(_ q: [Double], _ k: [Double], _ v: [Dou
             causalLinearAttention(q: inputs[0], k: inputs[1], v: inputs[2], chunkSize: 16).backward(seed: seed)
             #expect(inputs[i].grad!.toArray() == [q, k, v][i].grad!.toArray(), "input \(i)")
         }
+    }
+
+    /// Bit-identical on 1, 2 and 3 threads, B = 1 (the backward's two passes on two threads) and 3.
+    @Test(arguments: [1, 3])
+    func independentOfThreadCount(_ b: Int) {
+        let (l, d, dv) = (300, 16, 12)
+        let q = normal([b, l, d], seed: 3460), k = normal([b, l, d], seed: 3461), v = normal([b, l, dv], seed: 3462)
+        func run() -> [[Float]] {
+            let inputs = [q, k, v].map { $0.detached() }
+            for t in inputs { t.requiresGrad = true }
+            let o = causalLinearAttention(q: inputs[0], k: inputs[1], v: inputs[2], chunkSize: 64)
+            o.backward(seed: uniform([b, l, dv], seed: 3463).toArray())
+            return [o.toArray()] + inputs.map { $0.grad!.toArray() }
+        }
+        let one = Parallel.withThreads(1, run), two = Parallel.withThreads(2, run), three = Parallel.withThreads(3, run)
+        #expect(one == two && two == three)
     }
 
     @Test func nonPositiveChunkSizeTraps() async {

@@ -80,23 +80,50 @@ struct RealFFT: @unchecked Sendable {
     UnsafeMutableRawPointer(p).assumingMemoryBound(to: fftwf_complex.self)
 }
 
-/// a[i] ← a[i]·b[i], or a[i]·conj(b[i]), over `count` interleaved complex numbers.
+/// a[i] ← a[i]·b[i], or a[i]·conj(b[i]), over `count` interleaved complex numbers, four per
+/// eight-lane vector (even lanes real, odd lanes imaginary).
 @inline(__always) func multiplySpectra(_ a: UnsafeMutablePointer<Float>, by b: UnsafePointer<Float>, _ count: Int,
                                        conjugate: Bool) {
     let sign: Float = conjugate ? -1 : 1
-    for i in 0..<count {
+    var i = 0
+    while i + 4 <= count {
+        let x = load8(a + 2 * i), y = load8(b + 2 * i)
+        let (re, im) = complexProduct(x.evenHalf, x.oddHalf, y.evenHalf, SIMD4(repeating: sign) * y.oddHalf)
+        var r = F8()
+        r.evenHalf = re; r.oddHalf = im
+        store8(r, a + 2 * i)
+        i += 4
+    }
+    while i < count {
         let ar = a[2 * i], ai = a[2 * i + 1], br = b[2 * i], bi = sign * b[2 * i + 1]
         a[2 * i] = ar * br - ai * bi
         a[2 * i + 1] = ar * bi + ai * br
+        i += 1
     }
 }
 
 /// acc[i] += a[i]·conj(b[i]) over `count` interleaved complex numbers (a cross-correlation's spectrum).
 @inline(__always) func accumulateCorrelation(_ acc: UnsafeMutablePointer<Float>, _ a: UnsafePointer<Float>,
                                              _ b: UnsafePointer<Float>, _ count: Int) {
-    for i in 0..<count {
+    var i = 0
+    while i + 4 <= count {
+        let x = load8(a + 2 * i), y = load8(b + 2 * i)
+        let (re, im) = complexProduct(x.evenHalf, x.oddHalf, y.evenHalf, -y.oddHalf)
+        var r = F8()
+        r.evenHalf = re; r.oddHalf = im
+        store8(load8(acc + 2 * i) + r, acc + 2 * i)
+        i += 4
+    }
+    while i < count {
         let ar = a[2 * i], ai = a[2 * i + 1], br = b[2 * i], bi = b[2 * i + 1]
         acc[2 * i] += ar * br + ai * bi
         acc[2 * i + 1] += ai * br - ar * bi
+        i += 1
     }
+}
+
+/// (ar + i·ai)(br + i·bi), four lanes.
+@inline(__always) private func complexProduct(_ ar: SIMD4<Float>, _ ai: SIMD4<Float>, _ br: SIMD4<Float>,
+                                              _ bi: SIMD4<Float>) -> (SIMD4<Float>, SIMD4<Float>) {
+    (ar * br - ai * bi, ar * bi + ai * br)
 }

@@ -252,13 +252,23 @@ public func causalLongConv(_ x: Tensor, kernel: Tensor) -> Tensor {
 }
 
 /// rows[j·rowStride + t] = src[t·ld + j] for t < length, j < channels, then zeros up to
-/// `paddedTo`: a few channels of one (L, D) sequence as contiguous, zero-padded rows.
+/// `paddedTo`: a few channels of one (L, D) sequence as contiguous, zero-padded rows. Eight
+/// channels go through 8×8 register transposes (eight loads, eight stores per block).
 @inline(__always)
 private func gatherChannels(_ src: UnsafePointer<Float>, ld: Int, length: Int, channels: Int,
                             into rows: UnsafeMutablePointer<Float>, rowStride: Int, paddedTo n: Int) {
-    for t in 0..<length {
+    var t = 0
+    if channels == 8 {
+        while t + 8 <= length {
+            let block = transpose8x8 { load8(src + (t + $0) * ld) }
+            for j in 0..<8 { store8(block[j], rows + j * rowStride + t) }
+            t += 8
+        }
+    }
+    while t < length {
         let s = src + t * ld
         for j in 0..<channels { rows[j * rowStride + t] = s[j] }
+        t += 1
     }
     for j in 0..<channels { (rows + j * rowStride + length).update(repeating: 0, count: n - length) }
 }
@@ -267,12 +277,46 @@ private func gatherChannels(_ src: UnsafePointer<Float>, ld: Int, length: Int, c
 @inline(__always)
 private func scatterChannels(_ rows: UnsafePointer<Float>, rowStride: Int, channels: Int, length: Int,
                              into dst: UnsafeMutablePointer<Float>, ld: Int, accumulate: Bool) {
-    for t in 0..<length {
+    var t = 0
+    if channels == 8 {
+        while t + 8 <= length {
+            let block = transpose8x8 { load8(rows + $0 * rowStride + t) }
+            for i in 0..<8 {
+                let o = dst + (t + i) * ld
+                store8(accumulate ? load8(o) + block[i] : block[i], o)
+            }
+            t += 8
+        }
+    }
+    while t < length {
         let o = dst + t * ld
         if accumulate {
             for j in 0..<channels { o[j] += rows[j * rowStride + t] }
         } else {
             for j in 0..<channels { o[j] = rows[j * rowStride + t] }
         }
+        t += 1
+    }
+}
+
+/// The transpose of eight rows of eight: three rounds of the perfect shuffle (row i and row
+/// i + 4 interleaved into rows 2i and 2i + 1), each rotating the 6-bit (row, column) index by
+/// one bit, so three swap row and column.
+@inline(__always) private func transpose8x8(_ row: (Int) -> F8) -> Block8x8 {
+    var r = (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7))
+    @inline(__always) func low(_ a: F8, _ b: F8) -> F8 { var v = F8(); v.evenHalf = a.lowHalf; v.oddHalf = b.lowHalf; return v }
+    @inline(__always) func high(_ a: F8, _ b: F8) -> F8 { var v = F8(); v.evenHalf = a.highHalf; v.oddHalf = b.highHalf; return v }
+    for _ in 0..<3 {
+        r = (low(r.0, r.4), high(r.0, r.4), low(r.1, r.5), high(r.1, r.5),
+             low(r.2, r.6), high(r.2, r.6), low(r.3, r.7), high(r.3, r.7))
+    }
+    return Block8x8(rows: r)
+}
+
+/// Eight vectors in registers, indexable without an array's heap allocation.
+private struct Block8x8 {
+    var rows: (F8, F8, F8, F8, F8, F8, F8, F8)
+    @inline(__always) subscript(_ i: Int) -> F8 {
+        withUnsafeBytes(of: rows) { $0.load(fromByteOffset: i * MemoryLayout<F8>.stride, as: F8.self) }
     }
 }
