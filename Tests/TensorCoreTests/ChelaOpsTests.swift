@@ -570,6 +570,16 @@ private func refLinearAttentionRecurrent(_ q: [Double], _ k: [Double], _ v: [Dou
         #expect(one == two && two == three)
     }
 
+    /// Empty shapes: d = 0 gives zeros (an empty sum), and B = 0, L = 0 or dv = 0 empty outputs.
+    @Test func emptyShapes() {
+        let o = causalLinearAttention(q: Tensor.zeros([2, 5, 0]), k: Tensor.zeros([2, 5, 0]), v: Tensor.ones([2, 5, 3]), chunkSize: 4)
+        #expect(o.shape == [2, 5, 3] && o.toArray().allSatisfy { $0 == 0 })
+        for (b, l, dv) in [(0, 5, 3), (2, 0, 3), (2, 5, 0)] {
+            let e = causalLinearAttention(q: Tensor.zeros([b, l, 4]), k: Tensor.zeros([b, l, 4]), v: Tensor.zeros([b, l, dv]), chunkSize: 4)
+            #expect(e.shape == [b, l, dv])
+        }
+    }
+
     @Test func nonPositiveChunkSizeTraps() async {
         await #expect(processExitsWith: .failure) {
             _ = causalLinearAttention(q: Tensor.zeros([1, 4, 2]), k: Tensor.zeros([1, 4, 2]), v: Tensor.zeros([1, 4, 2]), chunkSize: 0)

@@ -15,6 +15,8 @@ import Foundation
 ///
 /// q, k: (B, L, d); v: (B, L, dv). Returns (B, L, dv). Cost O(B·L·(C·(d + dv) + d·dv)), memory
 /// O(C² + d·dv) per thread. Precondition (a trap with a message): chunkSize ≥ 1.
+/// PyTorch reference on the same (B, L, d) tensors: `(q @ k.mT).tril() @ v`; heads fold in
+/// as (B, L, H, d) → `permute(0, 2, 1, 3).reshape(B·H, L, d)`.
 ///
 /// Row t of the output reads only rows ≤ t (the diagonal block is summed row by row, so no later
 /// value is ever multiplied, even by zero): outputs are bit-identical whatever later rows hold.
@@ -34,6 +36,9 @@ public func causalLinearAttention(q: Tensor, k: Tensor, v: Tensor, chunkSize: In
     let chunk = Swift.max(1, Swift.min(chunkSize, l))
     Parallel.configureBLAS()
     let out = Tensor.zeros([b, l, dv])
+    if out.count == 0 || d == 0 {   // nothing to sum (and BLAS rejects a zero leading dimension)
+        return out.record("causalLinearAttention", [q, k, v]) { _ in }
+    }
     let pq = q.data, pk = k.data, pv = v.data, po = out.data
     Parallel.forEachChunk(b) { batches in
         let scratch = Buffer(count: chunk * chunk + d * dv)
