@@ -6,7 +6,7 @@ PAPER  ?= nanogpt
 PRESET ?= default
 ARGS   ?=
 PAPERS := $(sort $(patsubst papers/%/main.swift,%,$(wildcard papers/*/main.swift)))
-APT_PACKAGES := libhdf5-dev hdf5-tools libpng-dev gnuplot-nox libopenblas-dev curl
+APT_PACKAGES := libhdf5-dev hdf5-tools libpng-dev gnuplot-nox libopenblas-dev libfftw3-dev curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Papers are discovered by listing papers/ in Package.swift; SwiftPM's manifest cache would
 # keep an old list, so it is off (costs ~1 s).

@@ -75,10 +75,12 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CHDF5", pkgConfig: "hdf5", providers: [.apt(["libhdf5-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // Single-precision FFTW for the FFT long convolution (TensorCore's causalLongConv).
+        .systemLibrary(name: "CFFTW", pkgConfig: "fftw3f", providers: [.apt(["libfftw3-dev"])]),
 
         // Tensors, kernels and reverse-mode autograd. Language mode 5: the kernels hand raw
         // pointers to worker threads, which Swift 6's Sendable checking rejects wholesale.
-        .target(name: "TensorCore", dependencies: ["CBLAS"],
+        .target(name: "TensorCore", dependencies: ["CBLAS", "CFFTW"],
                 swiftSettings: fastMath + [.swiftLanguageMode(.v5)]),
         .target(name: "NN", dependencies: ["TensorCore"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["TensorCore"]),

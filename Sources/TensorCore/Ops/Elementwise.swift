@@ -4,7 +4,7 @@ import Foundation
 public enum BinaryOp: String, CaseIterable, Sendable { case add, sub, mul, div, minimum, maximum }
 
 /// Unary element-wise primitives.
-public enum UnaryOp: String, CaseIterable, Sendable { case neg, exp, log, tanh, sigmoid, relu, gelu, square, sqrt }
+public enum UnaryOp: String, CaseIterable, Sendable { case neg, exp, log, tanh, sigmoid, silu, relu, gelu, square, sqrt }
 
 @inline(__always) private func applyBinary(_ op: BinaryOp, _ x: Float, _ y: Float) -> Float {
     switch op {
@@ -182,6 +182,24 @@ public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
     return cdf.addingProduct(x, pdf).replacing(with: 0, where: pdf .== 0 .& cdf .== 0)
 }
 
+/// SiLU (swish), x·σ(x), as `torch.nn.SiLU()`: CHELA's activation (after the short conv, on
+/// V, Z and H). Where σ(x) rounds to 0 (x ≲ −88.7, e^{−x} = inf) the result is 0, the limit,
+/// rather than x·0 = NaN at x = −inf.
+@inline(__always) func silu8(_ x: F8) -> F8 {
+    let s = F8(repeating: 1) / (F8(repeating: 1) + exp8(-x))
+    return (x * s).replacing(with: 0, where: s .== 0)
+}
+
+/// d/dx x·σ(x) = σ(x)·(1 + x·(1 − σ(x))), with 1 − σ(x) formed as e^{−x}·σ(x): no cancellation
+/// for large x. The limits replace the 0·inf products: 0 at x = −inf, 1 at x = +inf.
+@inline(__always) func siluGrad8(_ x: F8) -> F8 {
+    let e = exp8(-x)
+    let s = F8(repeating: 1) / (F8(repeating: 1) + e)
+    let oneMinus = (e * s).replacing(with: 1, where: s .== 0)
+    let xt = (x * oneMinus).replacing(with: 0, where: oneMinus .== 0)
+    return s.addingProduct(s, xt).replacing(with: 0, where: s .== 0)
+}
+
 /// Apply an eight-lane function over n elements; the tail is padded into one vector so every
 /// element goes through the same arithmetic.
 @inline(__always) func map8(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ f: (F8) -> F8) {
@@ -192,6 +210,24 @@ public func binary(_ op: BinaryOp, _ a: Tensor, _ b: Tensor) -> Tensor {
         for j in 0..<(n - i) { v[j] = x[i + j] }
         let r = f(v)
         for j in 0..<(n - i) { y[i + j] = r[j] }
+    }
+}
+
+/// gx (+)= g·f′(x) over n elements, eight lanes at a time (the tail padded into one vector):
+/// the backward of the elementwise ops whose derivative is an eight-lane function of x.
+@inline(__always) func chainRule8(_ n: Int, _ g: UnsafePointer<Float>, _ x: UnsafePointer<Float>,
+                                  _ gx: UnsafeMutablePointer<Float>, accumulate: Bool, _ derivative: (F8) -> F8) {
+    var i = 0
+    while i + 8 <= n {
+        let d = load8(g + i) * derivative(load8(x + i))
+        store8(accumulate ? load8(gx + i) + d : d, gx + i)
+        i += 8
+    }
+    if i < n {
+        var v = F8()
+        for j in 0..<(n - i) { v[j] = x[i + j] }
+        let d = derivative(v)
+        for j in 0..<(n - i) { gx[i + j] = (accumulate ? gx[i + j] : 0) + g[i + j] * d[j] }
     }
 }
 
@@ -206,6 +242,7 @@ public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
         case .log: for i in 0..<n { ys[i] = Foundation.logf(xs[i]) }
         case .tanh: for i in 0..<n { ys[i] = Foundation.tanhf(xs[i]) }
         case .sigmoid: map8(n, xs, ys) { F8(repeating: 1) / (F8(repeating: 1) + exp8(-$0)) }
+        case .silu: map8(n, xs, ys, silu8)
         case .relu: for i in 0..<n { ys[i] = xs[i] > 0 ? xs[i] : 0 }
         case .gelu: map8(n, xs, ys, gelu8)
         case .square: for i in 0..<n { ys[i] = xs[i] * xs[i] }
@@ -214,9 +251,10 @@ public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
     }
     return out.record(op.rawValue, [x]) { out in
         let g = out.grad!.data, y = out.data
-        // GELU (the hot one) stores into a fresh gradient buffer; the others add into zeros.
+        // GELU and SiLU (the hot ones) store into a fresh gradient buffer; the others add into zeros.
         let (gx, accumulate) = x.gradBuffer()
-        if !accumulate && op != .gelu { gx.update(repeating: 0, count: x.count) }
+        let stores = op == .gelu || op == .silu
+        if !accumulate && !stores { gx.update(repeating: 0, count: x.count) }
         Parallel.forEachChunk(x.count, grain: 1 << 14) { r in
             let n = r.count, o = r.lowerBound
             switch op {
@@ -227,19 +265,8 @@ public func unary(_ op: UnaryOp, _ x: Tensor) -> Tensor {
             case .sigmoid: for i in r { gx[i] += g[i] * y[i] * (1 - y[i]) }
             // NOTE: relu's sub-gradient at 0 is 0, as in PyTorch.
             case .relu: for i in r { gx[i] += px[i] > 0 ? g[i] : 0 }
-            case .gelu:
-                var i = 0
-                while i + 8 <= n {
-                    let d = load8(g + o + i) * geluGrad8(load8(px + o + i))
-                    store8(accumulate ? load8(gx + o + i) + d : d, gx + o + i)
-                    i += 8
-                }
-                if i < n {
-                    var v = F8()
-                    for j in 0..<(n - i) { v[j] = px[o + i + j] }
-                    let d = geluGrad8(v)
-                    for j in 0..<(n - i) { gx[o + i + j] = (accumulate ? gx[o + i + j] : 0) + g[o + i + j] * d[j] }
-                }
+            case .gelu: chainRule8(n, g + o, px + o, gx + o, accumulate: accumulate, geluGrad8)
+            case .silu: chainRule8(n, g + o, px + o, gx + o, accumulate: accumulate, siluGrad8)
             case .square: for i in r { gx[i] += 2 * px[i] * g[i] }
             case .sqrt: for i in r { gx[i] += g[i] * 0.5 / y[i] }
             }
@@ -270,6 +297,7 @@ extension Tensor {
     public func log() -> Tensor { unary(.log, self) }
     public func tanh() -> Tensor { unary(.tanh, self) }
     public func sigmoid() -> Tensor { unary(.sigmoid, self) }
+    public func silu() -> Tensor { unary(.silu, self) }
     public func relu() -> Tensor { unary(.relu, self) }
     public func gelu() -> Tensor { unary(.gelu, self) }
     public func square() -> Tensor { unary(.square, self) }
