@@ -6,7 +6,7 @@ PAPER  ?= nanogpt
 PRESET ?= default
 ARGS   ?=
 PAPERS := $(sort $(patsubst papers/%/main.swift,%,$(wildcard papers/*/main.swift)))
-APT_PACKAGES := libhdf5-dev hdf5-tools libpng-dev gnuplot-nox libopenblas-dev libfftw3-dev curl
+APT_PACKAGES := libhdf5-dev hdf5-tools libpng-dev gnuplot-nox libopenblas-dev libfftw3-dev curl unzip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Papers are discovered by listing papers/ in Package.swift; SwiftPM's manifest cache would
 # keep an old list, so it is off (costs ~1 s).
@@ -23,7 +23,7 @@ help:
 # System packages (Debian): installed only when one is missing. h5py is optional (tests use it
 # when it imports) and is installed best-effort.
 setup: .setup-done
-.setup-done:
+.setup-done: Makefile
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \

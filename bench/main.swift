@@ -13,6 +13,7 @@
 // alone and the output says so.
 import Dispatch
 import Foundation
+import Aaren
 import Hilsenbek
 import Replicate
 
@@ -31,7 +32,7 @@ struct Options {
     var contexts: [Int]?
     var dims: [Int]?
 
-    static let all = ["limits", "train", "full", "hilsenbek", "decode"]
+    static let all = ["limits", "train", "full", "hilsenbek", "decode", "aaren"]
 
     static func parse(_ args: [String]) -> Options {
         var o = Options()
@@ -51,7 +52,7 @@ struct Options {
         }
         while i < args.count {
             switch args[i] {
-            case "limits", "train", "full", "hilsenbek", "decode": o.workloads.insert(args[i])
+            case "limits", "train", "full", "hilsenbek", "decode", "aaren": o.workloads.insert(args[i])
             case "--full": o.workloads.formUnion(["train", "full"])   // the old flag
             case "--quick": o.quick = true
             case "--no-peer": o.peer = false
@@ -65,7 +66,7 @@ struct Options {
                     fail("--dims: the decode kernel takes head dims that are multiples of 8 (8 floats per SIMD lane group), got \(bad)")
                 }
             case "-h", "--help":
-                print("usage: bench [limits] [train] [full] [hilsenbek] [decode] [--quick] [--rounds N] [--threads N] [--no-peer] [--profile] [--contexts 1k,64k,...] [--dims 64,128]")
+                print("usage: bench [limits] [train] [full] [hilsenbek] [decode] [aaren] [--quick] [--rounds N] [--threads N] [--no-peer] [--profile] [--contexts 1k,64k,...] [--dims 64,128]")
                 exit(0)
             default: fail("unknown argument \(args[i]) (try --help)")
             }
@@ -504,6 +505,78 @@ func benchDecode(dims: [Int], contexts requested: [Int], rounds: Int, torch: (py
     if sink == 12345 { print("") }   // keep the sums alive
 }
 
+// MARK: - Workload 5: Aaren's prefix scan (papers/aaren)
+
+struct PrefixPeerReply: Decodable { let n: Int; let times: [Double] }
+
+/// The scan forward + backward on (R = 8 rows, N, d = 64) against the same operator in torch ops,
+/// then the time of one streamed token: Aaren's O(1) update against our KV-cached Transformer
+/// layer at context N (d_model 512, d_ff 2048, 8 heads).
+func benchAaren(lengths: [Int], rounds: Int, torch: (python: String, version: String)?, root: String, dramBest: Double) {
+    let rows = 8, d = 64
+    print("\nAaren prefix scan: o_k = Σ_{i≤k} softmax(s_0..k)_i v_i on R\(rows) × N × d\(d), float32, forward + backward: median ms")
+    print("  ours: prefixAttention (papers/aaren/Aaren/Scan.swift, chunked scan on \(threadsText)); PyTorch: exp(s − max)·v, cumsum, divide, autograd")
+    print("  GB/s counts the bytes each pass must move (fwd: s, v in, o, m, u out; bwd: g, o, s, v, m, u in, ds, dv out); %DRAM against \(f(dramBest)) GB/s")
+    var peer: [Int: [Double]] = [:]
+    if let torch {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: torch.python)
+        p.arguments = [root + "/bench/peers/prefix_attention.py", "--rows", "\(rows)", "--d", "\(d)", "--threads", "\(threads)", "--n"] + lengths.map(String.init)
+        var env = ProcessInfo.processInfo.environment
+        env["OMP_NUM_THREADS"] = "\(threads)"
+        p.environment = env
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        if (try? p.run()) != nil {
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            for line in text.split(separator: "\n") {
+                if let r = try? JSONDecoder().decode(PrefixPeerReply.self, from: Data(line.utf8)) { peer[r.n] = r.times }
+            }
+        }
+        if peer.isEmpty { print("  PyTorch peer prefix_attention.py failed: ours only") }
+    }
+    print("         N |  ours ms    GB/s  %DRAM | torch ms | ours/torch")
+    var rng = RNG(seed: 1)
+    for n in lengths {
+        let s = Tensor((0..<(rows * n)).map { _ in rng.nextNormal() }, shape: [rows, n], requiresGrad: true)
+        let v = Tensor((0..<(rows * n * d)).map { _ in 2 * rng.nextFloat() - 1 }, shape: [rows, n, d], requiresGrad: true)
+        let g = (0..<(rows * n * d)).map { _ in 2 * rng.nextFloat() - 1 }
+        var times: [Double] = []
+        for _ in 0..<rounds {
+            times += timeReps(minReps: 3, minTime: 0.3) {
+                s.zeroGrad(); v.zeroGrad()
+                prefixAttention(scores: s, values: v).backward(seed: g)
+            }
+        }
+        let a = median(times)
+        let bytes = Double(rows * n) * Double((2 * d + 3) + (4 * d + 4) + (d + 1)) * 4
+        var line = "  \(pad("\(n)", 8)) | \(pad(f(a * 1000, 2), 8)) \(pad(f(bytes / a / 1e9), 7)) \(pad(f(100 * bytes / a / 1e9 / dramBest, 0) + "%", 6))"
+        if let theirs = peer[n] {
+            let b = median(theirs)
+            line += " | \(pad(f(b * 1000, 2), 8)) | \(pad(f(a / b, 2), 9))×"
+        } else { line += " |        — |          —" }
+        print(line)
+    }
+    // One streamed token at context N: Aaren's state update against a KV-cached Transformer layer.
+    let c = 512
+    var lrng = RNG(seed: 2)
+    let aaren = AarenStream(AarenLayer(dModel: c, heads: 8, ffWidth: 2048, rng: &lrng))
+    let layer = TransformerLayer(dModel: c, heads: 8, ffWidth: 2048, rng: &lrng)
+    let x = Tensor((0..<c).map { _ in lrng.nextNormal() }, shape: [1, 1, c])
+    print("\nAaren streaming: time of one more token at context N (d_model \(c), d_ff 2048, 8 heads, batch 1): median ms")
+    print("         N |  Aaren ms | Transformer+KV ms | KV MiB read | Transformer/Aaren")
+    for n in lengths {
+        let t = TransformerStream(layer, capacity: n + 64)
+        t.prefill(n, rng: &lrng)
+        let ta = median(timeReps(minReps: 10, minTime: 0.2) { _ = aaren.step(x) })
+        var tt: [Double] = []
+        for _ in 0..<8 { let t0 = now(); _ = t.step(x); tt.append(now() - t0) }
+        print("  \(pad("\(n)", 8)) | \(pad(f(ta * 1000, 3), 9)) | \(pad(f(median(tt) * 1000, 3), 17)) | \(pad(f(Double(t.stateBytes) / 1_048_576, 0), 11)) | \(pad(f(median(tt) / ta, 1), 16))×")
+    }
+}
+
 // MARK: - Main
 
 let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
@@ -546,5 +619,9 @@ if w.contains("decode") {
     let contexts = options.contexts ?? (options.quick ? [1024, 16384, 131_072] : (10...19).map { 1 << $0 })
     benchDecode(dims: options.dims ?? [64, 128], contexts: contexts, rounds: options.rounds ?? (options.quick ? 2 : 3),
                 torch: torch, root: root, dram: (dram.allBest, dram.allMedian))
+}
+if w.contains("aaren") {
+    benchAaren(lengths: options.quick ? [1024, 16384] : [1024, 16384, 131_072], rounds: options.rounds ?? (options.quick ? 2 : 3),
+               torch: torch, root: root, dramBest: dram.allBest)
 }
 print("\ntotal \(f(now() - started, 0)) s")

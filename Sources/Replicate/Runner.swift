@@ -177,6 +177,7 @@ func dispatch<C: PaperConfig>(_ paper: Paper<C>, _ args: [String]) throws {
     let baselinePath = options["baseline"] ?? "\(root)/papers/\(paper.name)/expected/ci.json"
     switch command {
     case "presets":
+        for p in paper.presets { try checkRoundTrip(p.config, preset: p.name) }
         for p in paper.presets { print("\(paper.name) \(p.name): \(p.about)\n    \(canonicalJSON(p.config))") }
     case "run":
         let dir = try execute(paper, preset: options["preset"] ?? "default", overrides: overrides, seeds: options["seeds"],
@@ -201,6 +202,16 @@ func dispatch<C: PaperConfig>(_ paper: Paper<C>, _ args: [String]) throws {
         try compare(dir: dir, baselinePath: baselinePath)
     default:
         throw ReplicateError("unknown command \"\(command)\"; commands: run, presets, check, bless, compare")
+    }
+}
+
+/// A config must decode from the JSON it encodes to: overrides, config.json and resumes rely on
+/// it. Swift's snake_case conversion does not round-trip a name with two capitals in a row
+/// (`dFF` → `d_ff` → `dFf`), which would make every override fail with a misleading message.
+func checkRoundTrip<C: Codable>(_ config: C, preset: String) throws {
+    do { _ = try configDecoder().decode(C.self, from: configEncoder().encode(config)) } catch {
+        throw ReplicateError("preset \"\(preset)\": the config does not decode from its own JSON (\(error)); "
+            + "a property named with two capitals in a row (dFF) breaks the snake_case round trip: rename it (ffWidth)")
     }
 }
 
@@ -240,6 +251,7 @@ func execute<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [Stri
     guard let base = paper.presets.first(where: { $0.name == preset }) else {
         throw ReplicateError("unknown preset \"\(preset)\" for \(paper.name); presets: \(paper.presets.map(\.name).joined(separator: ", "))")
     }
+    try checkRoundTrip(base.config, preset: preset)
     var config = try applyOverrides(overrides, to: base.config)
     // --seeds sets the config's seeds, so the config a run records is the one it ran.
     if let seedList {
@@ -252,6 +264,9 @@ func execute<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [Stri
     guard !seeds.isEmpty else { throw ReplicateError("no seeds to run: give --seeds or seeds=1,2,...") }
     guard Set(seeds).count == seeds.count else { throw ReplicateError("seeds \(seeds) repeat a seed") }
     try config.validate()
+    // A bad claims file is found now, not after the run it would have judged.
+    let claimsPath = "\(root)/papers/\(paper.name)/claims.json5"
+    if FileManager.default.fileExists(atPath: claimsPath) { _ = try ClaimsFile.load(claimsPath) }
     let configJSON = canonicalJSON(config)
     let provenance = Provenance.current(seeds: seeds, threads: Parallel.threads, root: root)
     var name = "\(preset)-\(provenance.shortCommit)-s\(seeds.first ?? 0)"

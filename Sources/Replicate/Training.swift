@@ -135,8 +135,8 @@ public func train(
             model.training = wasTraining
             state.history.evalIters.append(it)
             for (name, value) in results { state.history.evals[name, default: []].append(value) }
-            log("\(label)iter \(it): " + results.map { "\($0.name.replacingOccurrences(of: "_", with: " ")) \(fmt($0.value))" }
-                .joined(separator: ", "))
+            if !results.isEmpty { log("\(label)iter \(it): " + results.map { "\($0.name.replacingOccurrences(of: "_", with: " ")) \(fmt($0.value))" }
+                .joined(separator: ", ")) }
         }
         let start = now()
         let lossTensor = loss(&state.dataRNG)

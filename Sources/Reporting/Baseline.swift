@@ -92,7 +92,8 @@ public struct Tolerance: Sendable, Equatable {
 /// `time` or `throughput`. So `step_ms`, `wall_s`, `tokens_per_s`, `train_time`, `throughput_tok`
 /// are timings; `val_loss`, `speedup_model` are not. Name a metric accordingly.
 public func isTimingMetric(_ name: String) -> Bool {
-    let name = name.lowercased()
+    // "step_ms.attention": a paper's part (variant, model) follows the first dot.
+    let name = String(name.lowercased().split(separator: ".", maxSplits: 1).first ?? "")
     return ["_ms", "_s", "_seconds", "_per_s"].contains { name.hasSuffix($0) }
         || name.contains("time") || name.contains("throughput")
 }

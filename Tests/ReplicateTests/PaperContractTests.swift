@@ -74,6 +74,36 @@ func onlyRunDir(_ runs: String, paper: String) throws -> String {
         }
     }
 
+    /// Both of the Aaren paper's classifiers, trained briefly, loaded into the independent PyTorch
+    /// model of papers/aaren/reference/check_pytorch.py: same hidden states, scan inputs and logits.
+    @Test(.enabled(if: torchPython != nil && packageExecutable("aaren") != nil, "no torch python or no aaren binary"))
+    func aarenModelsAgreeWithPyTorch() throws {
+        let runs = try temporaryDirectory("aaren-torch")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let r = try runToEnd(["run", "--runs", runs, "--preset", "ci", "--threads", "2", "--seeds", "1", "aaren_stream_tokens=256",
+                              "transformer_stream_tokens=256", "probe_contexts=256", "vowels.max_iters=20", "co2.max_iters=2",
+                              "co2_test_weeks=104", "co2_stride=52"], executable: packageExecutable("aaren")!)
+        try #require(r.status == 0, "\(r.log)")
+        let dir = try onlyRunDir(runs, paper: "aaren")
+        for kind in ["aaren", "transformer"] {
+            let (status, text) = try runPyTorchCheck(paper: "aaren", dir + "/seed-1/vowels-\(kind)")
+            #expect(status == 0, "\(kind): \(text)")
+            #expect(text.contains("logits (16, 9)"), "\(kind): logits not compared:\n\(text)")
+            if kind == "aaren" { #expect(text.contains("layers.1.scores"), "scan inputs not compared:\n\(text)") }
+        }
+    }
+
+    /// Every paper's presets survive the JSON round trip that overrides and resumes rely on.
+    @Test func everyPapersPresetsRoundTrip() throws {
+        let papers = try FileManager.default.contentsOfDirectory(atPath: packageRoot + "/papers")
+            .filter { FileManager.default.fileExists(atPath: "\(packageRoot)/papers/\($0)/main.swift") }
+        for paper in papers {
+            guard let exe = packageExecutable(paper) else { Issue.record("\(paper) not built"); continue }
+            let r = try runProcess(exe, ["presets"])
+            #expect(r.status == 0 && r.output.contains("\(paper) ci:"), "\(paper): \(r.output)")
+        }
+    }
+
     @Test(.enabled(if: nanogptExecutable != nil, "nanogpt not built"))
     func helpListsCommandsPresetsAndKeys() throws {
         let r = try runProcess(nanogptExecutable!, ["--help"])

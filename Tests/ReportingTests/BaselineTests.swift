@@ -58,10 +58,11 @@ struct BaselineTests {
     }
 
     @Test func timingRule() {
-        for name in ["step_ms", "wall_s", "total_seconds", "tokens_per_s", "train_time", "TimeToLoss", "throughput_tok", "runtime"] {
+        for name in ["step_ms", "wall_s", "total_seconds", "tokens_per_s", "train_time", "TimeToLoss", "throughput_tok", "runtime",
+                     "step_ms.attention", "stream_total_seconds.aaren", "tokens_per_s.mlp_min"] {
             #expect(isTimingMetric(name), "\(name)")
         }
-        for name in ["val_loss", "speedup_model", "kv_bytes", "accuracy", "steps"] {
+        for name in ["val_loss", "speedup_model", "kv_bytes", "accuracy", "steps", "val_loss.max_s", "accuracy.aaren_ms"] {
             #expect(!isTimingMetric(name), "\(name)")
         }
     }
