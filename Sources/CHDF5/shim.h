@@ -24,3 +24,4 @@ static inline size_t chdf5_variable(void)     { return H5T_VARIABLE; }
 static inline hid_t chdf5_p_file_access(void) { return H5P_FILE_ACCESS; }
 static inline hid_t chdf5_e_default(void)     { return H5E_DEFAULT; }
 static inline int chdf5_filter_deflate(void)  { return H5Z_FILTER_DEFLATE; }
+static inline int chdf5_filter_fletcher32(void) { return H5Z_FILTER_FLETCHER32; }

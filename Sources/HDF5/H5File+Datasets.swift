@@ -6,10 +6,13 @@ public struct H5StorageLayout: Equatable, Sendable {
     public let chunkShape: [Int]?
     /// The deflate (gzip) level, or `nil` when the dataset is not deflate-compressed.
     public let deflateLevel: Int?
+    /// Whether every chunk carries a Fletcher-32 checksum (checked by HDF5 on every read).
+    public let checksummed: Bool
 
-    public init(chunkShape: [Int]?, deflateLevel: Int?) {
+    public init(chunkShape: [Int]?, deflateLevel: Int?, checksummed: Bool = false) {
         self.chunkShape = chunkShape
         self.deflateLevel = deflateLevel
+        self.checksummed = checksummed
     }
 }
 
@@ -52,10 +55,14 @@ extension H5File {
         defer { H5Sclose(space) }
         let dcpl = H5Pcreate(chdf5_p_dataset_create())
         defer { H5Pclose(dcpl) }
-        if count >= Self.compressionThreshold, !shape.isEmpty {
+        // Every non-empty array is chunked so that each chunk carries a Fletcher-32 checksum: a
+        // flipped bit anywhere in the data is a read error, not a silently different number.
+        // (Scalars cannot be chunked; HDF5 keeps them in the object header.)
+        if count > 0, !shape.isEmpty {
             var chunk = Self.chunkShape(for: shape, elementSize: T.h5Type.byteSize).map { hsize_t($0) }
             H5Pset_chunk(dcpl, Int32(chunk.count), &chunk)
-            H5Pset_deflate(dcpl, Self.deflateLevel)
+            if count >= Self.compressionThreshold { H5Pset_deflate(dcpl, Self.deflateLevel) }
+            H5Pset_fletcher32(dcpl)
         }
         let lcpl = Self.makeLinkCreatePlist()
         defer { H5Pclose(lcpl) }
@@ -123,7 +130,7 @@ extension H5File {
             let rank = H5Pget_chunk(dcpl, Int32(dims.count), &dims)
             if rank > 0 { chunkShape = dims.prefix(Int(rank)).map { Int($0) } }
         }
-        var deflateLevel: Int?
+        var deflateLevel: Int?, checksummed = false
         for index in 0..<max(H5Pget_nfilters(dcpl), 0) {
             var flags: UInt32 = 0
             var valueCount = 8
@@ -133,8 +140,9 @@ extension H5File {
             if filter == chdf5_filter_deflate() {
                 deflateLevel = valueCount > 0 ? Int(values[0]) : 0
             }
+            if filter == chdf5_filter_fletcher32() { checksummed = true }
         }
-        return H5StorageLayout(chunkShape: chunkShape, deflateLevel: deflateLevel)
+        return H5StorageLayout(chunkShape: chunkShape, deflateLevel: deflateLevel, checksummed: checksummed)
     }
 
     // MARK: - Internal

@@ -25,7 +25,20 @@ public struct TrainState: Sendable {
 public enum Checkpoint {
     public static let formatVersion: Int64 = 1
 
+    /// Where the checkpoint before the latest is kept: a damaged latest is survived from it.
+    public static func previousPath(_ path: String) -> String {
+        (path.hasSuffix(".h5") ? String(path.dropLast(3)) : path) + ".previous.h5"
+    }
+
+    /// Write the checkpoint, keeping the one it replaces as `previousPath`: the latest moves
+    /// aside by an atomic rename, then the new one is written to a temporary name and renamed
+    /// into place. A crash at any point leaves at least one complete checkpoint.
     public static func save(_ target: CheckpointTarget, model: Module, optimizer: AdamW, state: TrainState) throws {
+        if FileManager.default.fileExists(atPath: target.path) {
+            guard rename(target.path, previousPath(target.path)) == 0 else {
+                throw ReplicateError("checkpoint \(target.path): cannot keep it as \(previousPath(target.path)) (errno \(errno))")
+            }
+        }
         try H5File.writeAtomically(to: target.path) { f in
             try f.setAttribute("format_version", .int(formatVersion))
             try f.setAttribute("kind", .string("checkpoint"))
@@ -100,7 +113,15 @@ public enum Checkpoint {
         } catch let e as ReplicateError {
             throw e
         } catch {
-            throw fail("\(error)")
+            throw CheckpointDamage(path: path, problem: "\(error)")
         }
     }
+}
+
+/// A checkpoint that cannot be read (truncated, a checksum mismatch, missing datasets), as opposed
+/// to one written for another model, config or thread count: only damage is survived by falling
+/// back to the previous checkpoint.
+public struct CheckpointDamage: Error, CustomStringConvertible {
+    public let path: String, problem: String
+    public var description: String { "checkpoint \(path): \(problem)" }
 }

@@ -281,6 +281,11 @@ func execute<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [Stri
         dir = "\(parent)/\(name)-\(n)"
     }
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    let lock = try RunFolderLock(dir)
+    defer { withExtendedLifetime(lock) {} }
+    guard !FileManager.default.fileExists(atPath: dir + "/report.md") else {
+        throw ReplicateError("\(dir) was finished by another run just now; run the command again for a new folder")
+    }
     let configPath = dir + "/config.json"
     if let old = try? String(contentsOfFile: configPath, encoding: .utf8), old != configJSON {
         throw ReplicateError("\(dir) holds an unfinished run with another config; remove it or pass --runs DIR")
@@ -291,4 +296,34 @@ func execute<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [Stri
     try paper.run(config, run)
     try run.writeMetrics()
     return dir
+}
+
+/// One writer per run folder: an advisory `flock` on `<dir>/.lock`, held until the process ends
+/// (the kernel drops it when the process dies, so a killed run never leaves a lock behind). The
+/// file holds the writer's pid, for the message a second writer gets.
+final class RunFolderLock {
+    private let fd: Int32
+
+    init(_ dir: String) throws {
+        let path = dir + "/.lock"
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ReplicateError("\(path): cannot open the run folder's lock (errno \(errno))") }
+        let previous = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw ReplicateError("\(dir) is in use by another run (pid \(previous.isEmpty ? "unknown" : previous)); "
+                + "wait for it to finish, or pass --runs DIR for a separate folder")
+        }
+        if let pid = Int32(previous), pid != getpid() {
+            log("\(dir): taking over from pid \(pid), which no longer holds the folder (it ended or was killed)")
+        }
+        ftruncate(fd, 0)
+        let text = "\(getpid())\n"
+        _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+    }
+
+    deinit {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HDF5
 import NN
 import TensorCore
 
@@ -111,11 +112,10 @@ public func train(
     let optimizer = AdamW(model, lr: c.learningRate, weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2)
     let schedule = CosineSchedule(maxLR: c.learningRate, minLR: c.minLr, warmupIters: c.warmupIters, decayIters: c.lrDecayIters)
     var state = TrainState(step: 0, dataRNG: RNG(seed: seed), modelStreams: model.randomStreams, history: TrainHistory(), finished: false)
-    if FileManager.default.fileExists(atPath: checkpoint.path) {
-        state = try Checkpoint.load(checkpoint, model: model, optimizer: optimizer)
+    if let restored = try resume(checkpoint, model: model, optimizer: optimizer, label: label) {
+        state = restored
         model.randomStreams = state.modelStreams
         if state.finished { return state.history }
-        log("\(label)resuming from \(checkpoint.path) at iteration \(state.step)")
     }
     func save(finished: Bool) throws {
         state.modelStreams = model.randomStreams
@@ -159,6 +159,48 @@ public func train(
     }
     try save(finished: true)
     return state.history
+}
+
+/// The state to continue from: the latest checkpoint, or when it is damaged (or missing after a
+/// crash between the two renames of a save) the previous one, with a warning that says how many
+/// iterations are redone; the damaged file is moved aside so the next save cannot keep it. Nil
+/// when there is neither (a fresh start). A checkpoint of another model, config or thread count
+/// is an error, never a fallback.
+func resume(_ checkpoint: CheckpointTarget, model: some Trainable, optimizer: AdamW, label: String) throws -> TrainState? {
+    let fm = FileManager.default
+    let previous = CheckpointTarget(path: Checkpoint.previousPath(checkpoint.path), modelName: checkpoint.modelName,
+                                    configJSON: checkpoint.configJSON, provenance: checkpoint.provenance)
+    var damage: CheckpointDamage?
+    if fm.fileExists(atPath: checkpoint.path) {
+        do {
+            let state = try Checkpoint.load(checkpoint, model: model, optimizer: optimizer)
+            if !state.finished { log("\(label)resuming from \(checkpoint.path) at iteration \(state.step)") }
+            return state
+        } catch let e as CheckpointDamage {
+            damage = e
+        }
+    }
+    guard fm.fileExists(atPath: previous.path) else {
+        if let damage { throw ReplicateError("\(damage); no previous checkpoint to fall back to: delete it to start over") }
+        return nil
+    }
+    let state: TrainState
+    do { state = try Checkpoint.load(previous, model: model, optimizer: optimizer) } catch let e as CheckpointDamage {
+        throw ReplicateError("\(damage.map { "\($0); " } ?? "")the previous one is damaged too (\(e.problem)): delete both to start over")
+    }
+    if let damage {
+        let aside = checkpoint.path + ".damaged"
+        try? fm.removeItem(atPath: aside)
+        try fm.moveItem(atPath: checkpoint.path, toPath: aside)
+        let lost = (try? H5File.open(aside).intAttribute("step")).map { " (\(Int($0) - state.step) iterations are redone)" }
+            ?? " (the iterations after it are redone; the damaged file does not say how many)"
+        log("\(label)warning: \(damage.description); moved it to \(aside) and resuming from the previous checkpoint at iteration \(state.step)\(lost)")
+    } else {
+        log("\(label)warning: \(checkpoint.path) is missing; resuming from the previous checkpoint at iteration \(state.step)")
+    }
+    // The previous becomes the latest, so that the next save keeps it as the previous again.
+    try fm.moveItem(atPath: previous.path, toPath: checkpoint.path)
+    return state
 }
 
 /// A progress line with iteration, loss and ETA, at most every few seconds.

@@ -27,9 +27,28 @@ private func roundTrip<T: H5Element & Equatable>(_ type: T.Type, _ make: (Int) -
         }
         let large = try g.storageLayout(of: "data/rank\(shapes.count - 1)")
         #expect(large.deflateLevel == 4)
-        #expect(large.chunkShape != nil)
+        #expect(large.chunkShape != nil && large.checksummed)
+        // Small arrays are one uncompressed chunk, still checksummed; scalars cannot be chunked.
         let small = try g.storageLayout(of: "data/rank2")
-        #expect(small == H5StorageLayout(chunkShape: nil, deflateLevel: nil))
+        #expect(small == H5StorageLayout(chunkShape: shapesByRank[2].map { max($0, 1) }, deflateLevel: nil, checksummed: true))
+        #expect(try g.storageLayout(of: "data/rank0") == H5StorageLayout(chunkShape: nil, deflateLevel: nil))
+    }
+}
+
+@Test func aFlippedBitInDataIsAReadError() throws {
+    try withTempDir { dir in
+        // Uncompressed data (below the deflate threshold), so only the checksum can notice the flip.
+        let path = dir.appendingPathComponent("flip.h5").path
+        let values = (0..<1000).map { Float($0) * 0.25 + 1 }
+        let f = try H5File.create(path)
+        try f.write("w", values, shape: [1000])
+        try f.close()
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let pattern = withUnsafeBytes(of: values[500]) { Array($0) }
+        let at = try #require((0..<(bytes.count - 4)).first { Array(bytes[$0..<($0 + 4)]) == pattern })
+        bytes[at] ^= 0x10
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        #expect(throws: H5Error.self) { _ = try H5File.open(path).read("w", as: Float.self) }
     }
 }
 

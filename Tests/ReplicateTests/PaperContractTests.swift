@@ -80,9 +80,9 @@ func onlyRunDir(_ runs: String, paper: String) throws -> String {
     func aarenModelsAgreeWithPyTorch() throws {
         let runs = try temporaryDirectory("aaren-torch")
         defer { try? FileManager.default.removeItem(atPath: runs) }
-        let r = try runToEnd(["run", "--runs", runs, "--preset", "ci", "--threads", "2", "--seeds", "1", "aaren_stream_tokens=256",
+        let r = try runToEnd(["run", "--runs", runs, "--preset", "ci", "--threads", "2", "--seeds", "1", "exact_lengths=1,33", "aaren_stream_tokens=256",
                               "transformer_stream_tokens=256", "probe_contexts=256", "vowels.max_iters=20", "co2.max_iters=2",
-                              "co2_test_weeks=104", "co2_stride=52"], executable: packageExecutable("aaren")!)
+                              "co2_test_weeks=104", "co2_stride=52", "recall.max_iters=20"], executable: packageExecutable("aaren")!)
         try #require(r.status == 0, "\(r.log)")
         let dir = try onlyRunDir(runs, paper: "aaren")
         for kind in ["aaren", "transformer"] {

@@ -123,9 +123,17 @@ struct ResumeTests {
         #expect(wrong.status == 1 && wrong.log.contains("written with 2 threads, this run has 1"), "\(wrong.log)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/seed-1/checkpoint.h5")) == checkpointBytes)
 
+        // The latest checkpoint cut in half (a disk filled up, say): the rerun falls back to the
+        // previous one, says so, and still ends bit-identical.
+        let latest = dir + "/seed-1/checkpoint.h5"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: latest))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: latest))
+        #expect(FileManager.default.fileExists(atPath: dir + "/seed-1/checkpoint.previous.h5"))
+
         let b = try runToEnd(["run", "--runs", killed] + tinyRun)
         #expect(b.status == 0, "resumed run failed:\n\(b.log)")
-        #expect(b.log.contains("resuming from"), "the rerun did not resume:\n\(b.log)")
+        #expect(b.log.contains("resuming from the previous checkpoint at iteration") && b.log.contains("are redone"),
+                "the rerun did not fall back to the previous checkpoint:\n\(b.log)")
         #expect(try onlyRunDir(killed) == dir, "the rerun must continue the unfinished folder")
         let resumed = try readMetrics(dir + "/metrics.json")
         for (name, value) in reference where !isTimingMetric(name) {
@@ -196,6 +204,32 @@ struct ResumeTests {
         for variant in ["min", "max_context", "max_prefix_context", "mlp_min"] {
             #expect(text.contains("== \(variant) ("), "\(variant) was not compared:\n\(text)")
         }
+    }
+
+    @Test func aRunFolderHasOneWriter() throws {
+        let runs = try temporaryDirectory("lock")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let (first, err) = try launch(["run", "--runs", runs] + tinyRun)
+        // Start the second once the first holds the folder (its lock file names its pid).
+        let deadline = Date().addingTimeInterval(120)
+        var dir = ""
+        while Date() < deadline {
+            if let d = try? onlyRunDir(runs), let pid = try? String(contentsOfFile: d + "/.lock", encoding: .utf8),
+               pid.trimmingCharacters(in: .whitespacesAndNewlines) == "\(first.processIdentifier)" { dir = d; break }
+            usleep(5_000)
+        }
+        try #require(!dir.isEmpty && first.isRunning, "the first run did not take its folder's lock in time")
+        let second = try runToEnd(["run", "--runs", runs] + tinyRun)
+        #expect(second.status == 1 && second.log.contains("is in use by another run (pid \(first.processIdentifier))"), "\(second.log)")
+        first.waitUntilExit()
+        _ = err.fileHandleForReading.readDataToEndOfFile()
+        #expect(first.terminationStatus == 0)
+        #expect(FileManager.default.fileExists(atPath: dir + "/report.md"), "the first run was disturbed")
+        // A lock file left by a process that is gone does not block the folder.
+        try "999999\n".write(toFile: dir + "/.lock", atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: dir + "/report.md")
+        let third = try runToEnd(["run", "--runs", runs] + tinyRun)
+        #expect(third.status == 0 && third.log.contains("taking over from pid 999999"), "\(third.log)")
     }
 
     @Test func badCommandLinesAreOneLineErrors() throws {
@@ -301,6 +335,32 @@ struct TinyCase {
     #expect(try Data(contentsOf: URL(fileURLWithPath: truncated)) == original.prefix(original.count / 2))
     // Nothing above touched the good checkpoint.
     #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == original)
+}
+
+@Test func aFlippedBitInTheLatestCheckpointFallsBackToThePreviousBitIdentically() throws {
+    let tiny = try TinyCase()
+    let dir = try temporaryDirectory("flip")
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let path = dir + "/checkpoint.h5"
+    let history = try tiny.train(GPT(tiny.gpt, seed: 1), path: path)      // checkpoints at 3 and 6, then the finished one
+    #expect(try H5File.open(Checkpoint.previousPath(path)).intAttribute("step") == 6)
+    // Flip one bit inside a stored parameter (uncompressed: only its checksum can tell).
+    let f = try H5File.open(path)
+    let w = try f.read("params/transformer.h.0.attn.c_proj.weight", as: Float.self).values
+    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    let pattern = withUnsafeBytes(of: w[7]) { Array($0) }
+    let at = try #require((0..<(bytes.count - 4)).first { Array(bytes[$0..<($0 + 4)]) == pattern })
+    bytes[at + 1] ^= 0x04
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+    let model = GPT(tiny.gpt, seed: 1)
+    let again = try tiny.train(model, path: path)
+    // Everything but the timings (redone steps are timed anew).
+    #expect(again.iters == history.iters && again.evalIters == history.evalIters && again.evals == history.evals)
+    for name in ["train_loss", "lr", "grad_norm"] {
+        #expect(again.step(name) == history.step(name), "\(name) differs after resuming from the previous checkpoint")
+    }
+    #expect(FileManager.default.fileExists(atPath: path + ".damaged"))
+    #expect(try H5File.open(path).intAttribute("finished") == 1)
 }
 
 @Test func nanLossStopsWithAClearErrorAndKeepsTheLastCheckpoint() throws {

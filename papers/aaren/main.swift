@@ -17,6 +17,8 @@ import Replicate
 // MARK: - Config (`key=value` on the command line overrides any of them)
 
 struct Config: PaperConfig {
+    // 1. exactness on sequences of these lengths (3 rows each, four kinds of scores)
+    var exactLengths = [1, 257, 1000]
     // 3. streaming at the paper's efficiency-analysis size: d_model 512, d_ff 2048, 8 heads
     var streamDModel = 512
     var streamFfWidth = 2048
@@ -49,6 +51,7 @@ struct Config: PaperConfig {
         try vowels.validate()
         try co2.validate()
         try recall.validate()
+        try requireConfig(!exactLengths.isEmpty && exactLengths.allSatisfy { $0 >= 1 }, "exact_lengths", exactLengths, "must be lengths of at least 1")
         try requireConfig(recallPairs >= 1 && recallPairs <= recallKeys, "recall_pairs", recallPairs, "must be in 1…recall_keys (\(recallKeys))")
         try requireConfig(recallTestCases >= 1, "recall_test_cases", recallTestCases, "must be at least 1")
         for (k, v) in [("stream_d_model", streamDModel), ("stream_heads", streamHeads), ("d_model", dModel), ("heads", heads),
@@ -135,7 +138,7 @@ func exactness(_ config: Config, _ run: Run) throws -> ReportSection {
         ("all ≤ −800", { _, _ in -800 - 50 * rng.nextFloat() }),
     ]
     for (name, score) in kinds {
-        for (n, d) in [(1, 8), (257, 16), (1000, 5)] {
+        for (n, d) in config.exactLengths.enumerated().map({ ($0.element, [8, 16, 5][$0.offset % 3]) }) {
             let r = 3
             let s = (0..<(r * n)).map { score($0 / n, $0 % n) }
             let v = (0..<(r * n * d)).map { _ in rng.nextNormal() }
