@@ -16,22 +16,6 @@ import Testing
 
 // MARK: - Helpers
 
-private func normal(_ shape: [Int], seed: UInt64, std: Float = 1) -> Tensor {
-    var rng = RNG(seed: seed)
-    return Tensor.randn(shape, std: std, rng: &rng)
-}
-
-private func uniform(_ shape: [Int], seed: UInt64, low: Float = -1, high: Float = 1) -> Tensor {
-    var rng = RNG(seed: seed)
-    return Tensor.uniform(shape, low: low, high: high, rng: &rng)
-}
-
-/// Multiples of 1/4 in [−1, 1]: short sums of products are exact in float32.
-private func grid(_ shape: [Int], seed: UInt64) -> Tensor {
-    var rng = RNG(seed: seed)
-    return Tensor((0..<shape.reduce(1, *)).map { _ in Float(rng.nextInt(below: 9) - 4) / 4 }, shape: shape)
-}
-
 private func doubles(_ t: Tensor) -> [Double] { t.toArray().map(Double.init) }
 
 private func expectClose(_ actual: Tensor, _ expected: [Double], atol: Double, rtol: Double, _ label: String,

@@ -12,23 +12,6 @@ import TensorCore
 
 // MARK: - Helpers
 
-private func normal(_ shape: [Int], seed: UInt64, std: Float = 1) -> Tensor {
-    var rng = RNG(seed: seed)
-    return Tensor.randn(shape, std: std, rng: &rng)
-}
-
-private func uniform(_ shape: [Int], seed: UInt64, low: Float = -1, high: Float = 1) -> Tensor {
-    var rng = RNG(seed: seed)
-    return Tensor.uniform(shape, low: low, high: high, rng: &rng)
-}
-
-/// Multiples of 1/4 in [−1, 1]: many exact ties, and sums of products stay exact in float32.
-private func grid(_ shape: [Int], seed: UInt64) -> Tensor {
-    var rng = RNG(seed: seed)
-    let n = shape.reduce(1, *)
-    return Tensor((0..<n).map { _ in Float(rng.nextInt(below: 9) - 4) / 4 }, shape: shape)
-}
-
 private func expectClose(_ actual: Tensor, _ expected: [Double], shape: [Int]? = nil, atol: Double, rtol: Double,
                          _ label: String, sourceLocation: SourceLocation = #_sourceLocation) {
     if let shape { #expect(actual.shape == shape, "\(label): shape \(actual.shape), expected \(shape)", sourceLocation: sourceLocation) }
