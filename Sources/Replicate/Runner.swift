@@ -115,6 +115,17 @@ public final class Run: @unchecked Sendable {
     public func writeReport(figures: [ReportFigure], deviations: [String], sections: [ReportSection] = [],
                             scale: String) throws {
         let claims = try ClaimsFile.load(paperDir + "/claims.json5")
+        // A claim naming a metric this run did not record is "not measured" (a subset run, another
+        // scale), unless a recorded name is a likely typo of it: then it is an error, never a
+        // verdict quietly lost. The metrics are already written; fix the claim and rerun to resume.
+        let recorded = Array(measurements.keys)
+        for claim in claims.claims where measurements[claim.metric] == nil {
+            let hint = suggestion(for: claim.metric, among: recorded)
+            if !hint.isEmpty {
+                throw ReplicateError("\(paperDir)/claims.json5: claim \"\(claim.id)\" names metric \"\(claim.metric)\", which this run "
+                    + "did not record\(hint)")
+            }
+        }
         let header: [(key: String, value: String)] = [
             ("paper", "\(paper) — \(claims.paper.title)"), ("preset", preset),
             ("commit", provenance.gitCommit + (provenance.gitDirty ? " (uncommitted changes)" : "")),

@@ -93,6 +93,32 @@ func onlyRunDir(_ runs: String, paper: String) throws -> String {
         }
     }
 
+    /// A typo in a claim's metric is an error naming the claim and the nearest recorded metric, not a
+    /// verdict quietly turned into "not measured".
+    @Test(.enabled(if: packageExecutable("_template") != nil, "_template not built"))
+    func aClaimsMetricTypoIsAnError() throws {
+        let root = try temporaryDirectory("claims-typo")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try FileManager.default.createDirectory(atPath: root + "/papers/_template", withIntermediateDirectories: true)
+        let claims = try String(contentsOfFile: packageRoot + "/papers/_template/claims.json5", encoding: .utf8)
+        try claims.replacingOccurrences(of: "metric: \"test_mse_final\"", with: "metric: \"test_mse_finl\"")
+            .write(toFile: root + "/papers/_template/claims.json5", atomically: true, encoding: .utf8)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: packageExecutable("_template")!)
+        p.arguments = ["run", "--preset", "ci", "--runs", root + "/runs"]
+        var env = ProcessInfo.processInfo.environment
+        env["REPLICATE_ROOT"] = root
+        p.environment = env
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        try p.run()
+        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 1, "\(log)")
+        #expect(log.contains("claim \"ols.test-mse\" names metric \"test_mse_finl\"") && log.contains("did you mean \"test_mse_final\"?"), "\(log)")
+    }
+
     /// Every paper's presets survive the JSON round trip that overrides and resumes rely on.
     @Test func everyPapersPresetsRoundTrip() throws {
         let papers = try FileManager.default.contentsOfDirectory(atPath: packageRoot + "/papers")
