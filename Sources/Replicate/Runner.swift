@@ -116,11 +116,14 @@ public final class Run: @unchecked Sendable {
                             scale: String) throws {
         let claims = try ClaimsFile.load(paperDir + "/claims.json5")
         // A claim naming a metric this run did not record is "not measured" (a subset run, another
-        // scale), unless a recorded name is a likely typo of it: then it is an error, never a
-        // verdict quietly lost. The metrics are already written; fix the claim and rerun to resume.
-        let recorded = Array(measurements.keys)
-        for claim in claims.claims where measurements[claim.metric] == nil {
-            let hint = suggestion(for: claim.metric, among: recorded)
+        // scale), unless its name is a likely typo of a recorded one: then it is an error, never a
+        // verdict quietly lost. Names are compared by family, the part before the first dot: a
+        // missing `ratio.bh3` beside a recorded `ratio.bh1` is a variant this run skipped, not a typo.
+        // The metrics are already written; fix the claim and rerun to resume.
+        func family(_ name: String) -> String { String(name.split(separator: ".", maxSplits: 1).first ?? "") }
+        let families = Set(measurements.keys.map(family))
+        for claim in claims.claims where measurements[claim.metric] == nil && !families.contains(family(claim.metric)) {
+            let hint = suggestion(for: family(claim.metric), among: Array(families))
             if !hint.isEmpty {
                 throw ReplicateError("\(paperDir)/claims.json5: claim \"\(claim.id)\" names metric \"\(claim.metric)\", which this run "
                     + "did not record\(hint)")
