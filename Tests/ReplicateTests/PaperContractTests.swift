@@ -103,19 +103,9 @@ func onlyRunDir(_ runs: String, paper: String) throws -> String {
         let claims = try String(contentsOfFile: packageRoot + "/papers/_template/claims.json5", encoding: .utf8)
         try claims.replacingOccurrences(of: "metric: \"test_mse_final\"", with: "metric: \"test_mse_finl\"")
             .write(toFile: root + "/papers/_template/claims.json5", atomically: true, encoding: .utf8)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: packageExecutable("_template")!)
-        p.arguments = ["run", "--preset", "ci", "--runs", root + "/runs"]
-        var env = ProcessInfo.processInfo.environment
-        env["REPLICATE_ROOT"] = root
-        p.environment = env
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = Pipe()
-        try p.run()
-        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 1, "\(log)")
+        let (status, log) = try runToEnd(["run", "--preset", "ci", "--runs", root + "/runs"],
+                                         executable: packageExecutable("_template")!, root: root)
+        #expect(status == 1, "\(log)")
         #expect(log.contains("claim \"ols.test-mse\" names metric \"test_mse_finl\"") && log.contains("did you mean \"test_mse_final\"?"), "\(log)")
     }
 

@@ -49,14 +49,15 @@ let tinyRun = ["--preset", "ci", "--threads", "2", "n_layer=1", "n_head=2", "n_e
                "batch_size=4", "max_iters=120", "lr_decay_iters=120", "warmup_iters=10", "eval_interval=40",
                "eval_iters=2", "checkpoint_interval=20", "sample_chars=20"]
 
-/// Starts a paper's executable (nanogpt unless named) in the package root; its stderr is returned.
-func launch(_ args: [String], executable: String? = nil) throws -> (Process, Pipe) {
+/// Starts a paper's executable (nanogpt unless named) with `root` (the package root unless named)
+/// as its REPLICATE_ROOT and working directory; its stderr is returned.
+func launch(_ args: [String], executable: String? = nil, root: String = packageRoot) throws -> (Process, Pipe) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable ?? nanogptExecutable!)
     p.arguments = args
-    p.currentDirectoryURL = URL(fileURLWithPath: packageRoot)
+    p.currentDirectoryURL = URL(fileURLWithPath: root)
     var env = ProcessInfo.processInfo.environment
-    env["REPLICATE_ROOT"] = packageRoot
+    env["REPLICATE_ROOT"] = root
     p.environment = env
     let err = Pipe()
     p.standardError = err
@@ -65,8 +66,8 @@ func launch(_ args: [String], executable: String? = nil) throws -> (Process, Pip
     return (p, err)
 }
 
-func runToEnd(_ args: [String], executable: String? = nil) throws -> (status: Int32, log: String) {
-    let (p, err) = try launch(args, executable: executable)
+func runToEnd(_ args: [String], executable: String? = nil, root: String = packageRoot) throws -> (status: Int32, log: String) {
+    let (p, err) = try launch(args, executable: executable, root: root)
     let data = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     return (p.terminationStatus, String(decoding: data, as: UTF8.self))

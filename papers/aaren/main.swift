@@ -317,6 +317,17 @@ func vowelModel(_ kind: LayerKind, _ c: Config, classes: Int, seed: UInt64) -> S
     SequenceModel(kind: kind, channels: 12, outputs: classes, dModel: c.dModel, heads: c.heads, ffWidth: c.ffWidth, layers: c.layers, seed: seed)
 }
 
+/// The fraction of sequences whose largest logit at their last step is their label (first index wins ties).
+func lastStepAccuracy(_ model: SequenceModel, _ x: Tensor, lengths: [Int], labels: [Int32]) -> Double {
+    let logits = model.lastStep(x, lengths: lengths), k = logits.shape[1]
+    var right = 0
+    for i in 0..<labels.count {
+        let row = Array(UnsafeBufferPointer(start: logits.data + i * k, count: k))
+        if row.firstIndex(of: row.max()!)! == Int(labels[i]) { right += 1 }
+    }
+    return Double(right) / Double(labels.count)
+}
+
 /// Cases i of a set as one padded batch (B, maxLength, channels), standardised by (mean, std).
 func batch(_ set: LabelledSeries, _ index: [Int], length: Int, mean: [Float], std: [Float]) -> (x: Tensor, lengths: [Int], labels: [Int32]) {
     let ch = set.channels
@@ -342,13 +353,7 @@ func vowels(_ config: Config, _ run: Run) throws -> ReportSection {
     let testBatch = batch(testSet, Array(0..<testSet.count), length: length, mean: mean, std: std)
     let trainAll = batch(trainSet, Array(0..<trainSet.count), length: length, mean: mean, std: std)
     func accuracy(_ model: SequenceModel, _ b: (x: Tensor, lengths: [Int], labels: [Int32])) -> Double {
-        let logits = model.lastStep(b.x, lengths: b.lengths), k = logits.shape[1]
-        var right = 0
-        for i in 0..<b.labels.count {
-            let row = Array(UnsafeBufferPointer(start: logits.data + i * k, count: k))
-            if row.firstIndex(of: row.max()!)! == Int(b.labels[i]) { right += 1 }
-        }
-        return Double(right) / Double(b.labels.count)
+        lastStepAccuracy(model, b.x, lengths: b.lengths, labels: b.labels)
     }
     var rows: [[String]] = []
     var acc: [LayerKind: [Double]] = [:]
@@ -420,7 +425,7 @@ func writeActivations(_ model: SequenceModel, _ set: LabelledSeries, length: Int
             try f.write("input", b.x.toArray(), shape: b.x.shape)
             try f.write("lengths", b.lengths.map(Int64.init), shape: [b.lengths.count])
             try f.write("labels", b.labels, shape: [b.labels.count])
-            var h = model.input(b.x) + sinusoidalPositions(length, model.input.weight.shape[0])
+            var h = model.embed(b.x)
             try f.write("embedding", h.toArray(), shape: h.shape)
             for (i, layer) in model.layers.enumerated() {
                 if let a = layer as? AarenLayer {
@@ -441,7 +446,7 @@ func writeActivations(_ model: SequenceModel, _ set: LabelledSeries, length: Int
 func scanWeightsFigure(_ model: SequenceModel, _ x: Tensor, _ run: Run) throws {
     guard let layer = model.layers.first as? AarenLayer else { return }
     let n = x.shape[1]
-    let (s, _) = noGrad { layer.scoresAndValues(model.input(x.slice(axis: 0, 0..<1)) + sinusoidalPositions(n, model.input.weight.shape[0])) }
+    let (s, _) = noGrad { layer.scoresAndValues(model.embed(x.slice(axis: 0, 0..<1))) }
     var weights = [Double](repeating: 0, count: n * n)
     let row = (0..<n).map { Double(s.data[$0]) }                     // batch 0, head 0
     for k in 0..<n {
@@ -568,15 +573,7 @@ func recall(_ config: Config, _ run: Run) throws -> ReportSection {
     var testRNG = RNG(seed: run.seeds[0] &+ 0xEC41)
     let test = recallBatch(config.recallTestCases, keys: k, pairs: p, rng: &testRNG)
     let lengths = [Int](repeating: n, count: config.recallTestCases)
-    func accuracy(_ model: SequenceModel) -> Double {
-        let logits = model.lastStep(test.x, lengths: lengths)
-        var right = 0
-        for i in 0..<test.targets.count {
-            let row = Array(UnsafeBufferPointer(start: logits.data + i * k, count: k))
-            if row.firstIndex(of: row.max()!)! == Int(test.targets[i]) { right += 1 }
-        }
-        return Double(right) / Double(test.targets.count)
-    }
+    func accuracy(_ model: SequenceModel) -> Double { lastStepAccuracy(model, test.x, lengths: lengths, labels: test.targets) }
     var acc: [LayerKind: [Double]] = [:]
     for kind in LayerKind.allCases {
         for seed in run.seeds {

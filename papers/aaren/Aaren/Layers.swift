@@ -66,15 +66,27 @@ public final class AarenLayer: CausalLayer {
         queryToken = Tensor.randn([c], std: 1, rng: &rng, requiresGrad: true)
     }
 
+    /// The query per head, W_q·q₀ + b_q divided by √D: (H, D). The same for every position.
+    public func scaledQuery() -> Tensor {
+        let c = queryToken.count, d = c / heads
+        let q = linear(queryToken.reshape([1, c]), weight: qkv.weight.slice(axis: 0, 0..<c), bias: qkv.bias!.slice(axis: 0, 0..<c))
+        return q.reshape([heads, d]) * (1 / Float(d).squareRoot())
+    }
+
+    /// W_k and W_v with their biases, the rows of the fused projection after W_q: (2C, C) and (2C).
+    public func keyValueProjection() -> (weight: Tensor, bias: Tensor) {
+        let c = queryToken.count
+        return (qkv.weight.slice(axis: 0, c..<(3 * c)), qkv.bias!.slice(axis: 0, c..<(3 * c)))
+    }
+
     /// Scores (B·H, N) and values (B·H, N, D) of the scan, for x (B, N, C).
     public func scoresAndValues(_ x: Tensor) -> (scores: Tensor, values: Tensor) {
         let (b, n, c) = (x.shape[0], x.shape[1], x.shape[2]), d = c / heads
-        let w = qkv.weight, bias = qkv.bias!
-        let q = linear(queryToken.reshape([1, c]), weight: w.slice(axis: 0, 0..<c), bias: bias.slice(axis: 0, 0..<c))    // (1, C)
-        let kv = linear(x, weight: w.slice(axis: 0, c..<(3 * c)), bias: bias.slice(axis: 0, c..<(3 * c)))               // (B, N, 2C)
+        let p = keyValueProjection()
+        let kv = linear(x, weight: p.weight, bias: p.bias)                                                          // (B, N, 2C)
         let k = kv.slice(axis: 2, 0..<c).reshape([b, n, heads, d])
         let v = kv.slice(axis: 2, c..<(2 * c)).reshape([b, n, heads, d])
-        let scores = (k * (q.reshape([heads, d]) * (1 / Float(d).squareRoot()))).sum(axis: 3)                        // (B, N, H)
+        let scores = (k * scaledQuery()).sum(axis: 3)                                                              // (B, N, H)
         return (scores.permute([0, 2, 1]).reshape([b * heads, n]), v.permute([0, 2, 1, 3]).reshape([b * heads, n, d]))
     }
 
@@ -133,9 +145,12 @@ public final class SequenceModel: Trainable {
         head = Linear(dModel, outputs, bias: true, rng: &rng)
     }
 
+    /// The first layer's input (B, N, C): projected inputs plus positions.
+    public func embed(_ x: Tensor) -> Tensor { input(x) + sinusoidalPositions(x.shape[1], input.weight.shape[0]) }
+
     /// Hidden states (B, N, C) for inputs (B, N, channels).
     public func hidden(_ x: Tensor) -> Tensor {
-        var h = input(x) + sinusoidalPositions(x.shape[1], input.weight.shape[0])
+        var h = embed(x)
         for layer in layers { h = layer(h) }
         return h
     }

@@ -28,13 +28,8 @@ public final class AarenStream: StreamingLayer {
         self.layer = layer
         let c = layer.queryToken.count
         heads = layer.heads; d = c / layer.heads
-        query = noGrad {
-            let q = linear(layer.queryToken.reshape([1, c]), weight: layer.qkv.weight.slice(axis: 0, 0..<c),
-                           bias: layer.qkv.bias!.slice(axis: 0, 0..<c))
-            return (q * (1 / Float(c / layer.heads).squareRoot())).toArray()
-        }
-        kvWeight = noGrad { layer.qkv.weight.slice(axis: 0, c..<(3 * c)) }
-        kvBias = noGrad { layer.qkv.bias!.slice(axis: 0, c..<(3 * c)) }
+        query = noGrad { layer.scaledQuery().toArray() }
+        (kvWeight, kvBias) = noGrad { layer.keyValueProjection() }
         m = [Float](repeating: -.infinity, count: heads); u = [Float](repeating: 0, count: heads)
         w = [Float](repeating: 0, count: c)
     }
