@@ -3,7 +3,7 @@
 // never asserts: timings are noisy on a shared 2-core VM, so each workload alternates ours and
 // PyTorch for a few rounds.
 //
-//   bench [limits] [train] [full] [hilsenbek] [decode] [--quick] [--rounds N] [--threads N]
+//   bench [limits] [train] [full] [hilsenbek] [decode] [aaren] [chela] [--quick] [--rounds N] [--threads N]
 //         [--no-peer] [--profile] [--contexts 1k,64k,...] [--dims 64,128]
 //
 // No workload named: all of them (--quick: limits, train and decode, smaller). The machine
@@ -32,7 +32,7 @@ struct Options {
     var contexts: [Int]?
     var dims: [Int]?
 
-    static let all = ["limits", "train", "full", "hilsenbek", "decode", "aaren"]
+    static let all = ["limits", "train", "full", "hilsenbek", "decode", "aaren", "chela"]
 
     static func parse(_ args: [String]) -> Options {
         var o = Options()
@@ -52,7 +52,7 @@ struct Options {
         }
         while i < args.count {
             switch args[i] {
-            case "limits", "train", "full", "hilsenbek", "decode", "aaren": o.workloads.insert(args[i])
+            case "limits", "train", "full", "hilsenbek", "decode", "aaren", "chela": o.workloads.insert(args[i])
             case "--full": o.workloads.formUnion(["train", "full"])   // the old flag
             case "--quick": o.quick = true
             case "--no-peer": o.peer = false
@@ -66,7 +66,7 @@ struct Options {
                     fail("--dims: the decode kernel takes head dims that are multiples of 8 (8 floats per SIMD lane group), got \(bad)")
                 }
             case "-h", "--help":
-                print("usage: bench [limits] [train] [full] [hilsenbek] [decode] [aaren] [--quick] [--rounds N] [--threads N] [--no-peer] [--profile] [--contexts 1k,64k,...] [--dims 64,128]")
+                print("usage: bench [limits] [train] [full] [hilsenbek] [decode] [aaren] [chela] [--quick] [--rounds N] [--threads N] [--no-peer] [--profile] [--contexts 1k,64k,...] [--dims 64,128]")
                 exit(0)
             default: fail("unknown argument \(args[i]) (try --help)")
             }
@@ -298,6 +298,30 @@ final class Peer {
     }
 }
 
+/// A one-shot peer script (no `--serve`): runs it to the end with `args` and our thread count,
+/// and returns its stdout lines; nil (after saying so) if it did not run or printed nothing.
+func runPeerScript(_ torch: (python: String, version: String), root: String, script: String, args: [String]) -> [Substring]? {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: torch.python)
+    p.arguments = [root + "/bench/peers/" + script] + args + ["--threads", "\(threads)"]
+    var env = ProcessInfo.processInfo.environment
+    env["OMP_NUM_THREADS"] = "\(threads)"
+    env["THP_MEM_ALLOC_ENABLE"] = "1"   // huge pages for torch's large tensors, as for ours (and as `Peer`)
+    p.environment = env
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else {
+        print("  PyTorch peer \(script) did not start: ours only")
+        return nil
+    }
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    p.waitUntilExit()
+    let lines = text.split(separator: "\n")
+    if lines.isEmpty { print("  PyTorch peer \(script) failed: ours only") }
+    return lines.isEmpty ? nil : lines
+}
+
 // MARK: - Workloads 1 and 2: nanoGPT training step
 
 /// The models a training-step workload runs are Hilsenbek's variants (papers/hilsenbek), nanoGPT
@@ -518,22 +542,10 @@ func benchAaren(lengths: [Int], rounds: Int, torch: (python: String, version: St
     print("  ours: prefixAttention (papers/aaren/Aaren/Scan.swift, chunked scan on \(threadsText)); PyTorch: exp(s − max)·v, cumsum, divide, autograd")
     print("  GB/s counts the bytes each pass must move (fwd: s, v in, o, m, u out; bwd: g, o, s, v, m, u in, ds, dv out); %DRAM against \(f(dramBest)) GB/s")
     var peer: [Int: [Double]] = [:]
-    if let torch {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: torch.python)
-        p.arguments = [root + "/bench/peers/prefix_attention.py", "--rows", "\(rows)", "--d", "\(d)", "--threads", "\(threads)", "--n"] + lengths.map(String.init)
-        var env = ProcessInfo.processInfo.environment
-        env["OMP_NUM_THREADS"] = "\(threads)"
-        p.environment = env
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        if (try? p.run()) != nil {
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            for line in text.split(separator: "\n") {
-                if let r = try? JSONDecoder().decode(PrefixPeerReply.self, from: Data(line.utf8)) { peer[r.n] = r.times }
-            }
+    if let torch, let lines = runPeerScript(torch, root: root, script: "prefix_attention.py",
+                                             args: ["--rows", "\(rows)", "--d", "\(d)", "--n"] + lengths.map(String.init)) {
+        for line in lines {
+            if let r = try? JSONDecoder().decode(PrefixPeerReply.self, from: Data(line.utf8)) { peer[r.n] = r.times }
         }
         if peer.isEmpty { print("  PyTorch peer prefix_attention.py failed: ours only") }
     }
@@ -575,6 +587,156 @@ func benchAaren(lengths: [Int], rounds: Int, torch: (python: String, version: St
         for _ in 0..<8 { let t0 = now(); _ = t.step(x); tt.append(now() - t0) }
         print("  \(pad("\(n)", 8)) | \(pad(f(ta * 1000, 3), 9)) | \(pad(f(median(tt) * 1000, 3), 17)) | \(pad(f(Double(t.stateBytes) / 1_048_576, 0), 11)) | \(pad(f(median(tt) / ta, 1), 16))×")
     }
+}
+
+// MARK: - Workload 6: CHELA's long-sequence ops (papers/chela)
+
+struct ChelaPeerReply: Decodable { let op: String; let n: Int; let fwd: [Double]; let fwdbwd: [Double] }
+struct ChelaCheckReply: Decodable { let check: Int; let attention_chunked_vs_quadratic: Double; let conv_fft_vs_direct: Double }
+
+/// Input j of the agreement check, as bench/peers/chela.py writes it: value i is
+/// sin(0.7548776662466927·i + j) in Double, rounded to Float.
+func chelaCheckInput(_ shape: [Int], _ j: Int) -> [Float] {
+    (0..<shape.reduce(1, *)).map { Float(sin(Double($0) * 0.7548776662466927 + Double(j))) }
+}
+
+/// Ours and the peer on the same closed-form inputs at a ragged L (not a multiple of the chunk):
+/// max |ours − torch| / max |torch| per output and gradient, and the peer's own formulations
+/// against the direct ones (chunked vs quadratic attention, FFT vs direct conv1d).
+func chelaCheck(length l: Int, torch: (python: String, version: String), root: String) {
+    let path = NSTemporaryDirectory() + "bench-chela-\(getpid()).f32"
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    guard let lines = runPeerScript(torch, root: root, script: "chela.py", args: ["--check", path, "--n", "\(l)"]),
+          let reply = lines.lazy.compactMap({ try? JSONDecoder().decode(ChelaCheckReply.self, from: Data($0.utf8)) }).first,
+          let data = FileManager.default.contents(atPath: path) else {
+        print("  agreement check: the peer gave no result")
+        return
+    }
+    let theirs: [Float] = data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    var offset = 0
+    func compare(_ t: Tensor) -> String {
+        guard offset + t.count <= theirs.count else { return "—" }
+        var diff: Float = 0, mag: Float = 0
+        for i in 0..<t.count {
+            diff = max(diff, abs(t.data[i] - theirs[offset + i]))
+            mag = max(mag, abs(theirs[offset + i]))
+        }
+        offset += t.count
+        return String(format: "%.1e", Double(diff / mag))
+    }
+    let b = 2, d = 64, c = 16
+    let q = Tensor(chelaCheckInput([b, l, d], 0), shape: [b, l, d], requiresGrad: true)
+    let k = Tensor(chelaCheckInput([b, l, d], 1), shape: [b, l, d], requiresGrad: true)
+    let v = Tensor(chelaCheckInput([b, l, d], 2), shape: [b, l, d], requiresGrad: true)
+    let o = causalLinearAttention(q: q, k: k, v: v, chunkSize: 64)
+    o.backward(seed: chelaCheckInput([b, l, d], 3))
+    let attention = [o, q.grad!, k.grad!, v.grad!].map(compare)
+    let x = Tensor(chelaCheckInput([b, l, c], 4), shape: [b, l, c], requiresGrad: true)
+    let kernel = Tensor(chelaCheckInput([c, l], 5), shape: [c, l], requiresGrad: true)
+    let y = causalLongConv(x, kernel: kernel)
+    y.backward(seed: chelaCheckInput([b, l, c], 6))
+    let conv = [y, x.grad!, kernel.grad!].map(compare)
+    print("  agreement at L \(reply.check) (ragged against chunk 64; B\(b), sin-formula inputs fed to both), max |ours − torch| / max |torch|:")
+    print("    linear attention d\(d): o \(attention[0]), dq \(attention[1]), dk \(attention[2]), dv \(attention[3]);"
+          + " long conv D\(c): y \(conv[0]), dx \(conv[1]), dkernel \(conv[2])")
+    print("    the peer's own forms: chunked vs quadratic (q @ k.mT).tril() @ v \(String(format: "%.1e", reply.attention_chunked_vs_quadratic)),"
+          + " FFT vs direct conv1d \(String(format: "%.1e", reply.conv_fft_vs_direct))")
+}
+
+/// CHELA's two long-sequence ops at one layer's shapes (d_model 512): chunked causal linear
+/// attention on 8 heads of d 64 (batch 1, heads folded into B), and the FFT causal long conv on
+/// 512 channels, each forward alone and forward + backward, against the same math in torch ops.
+func benchChela(lengths: [Int], rounds: Int, torch: (python: String, version: String)?, root: String,
+                peakAll: Double, dramBest: Double) {
+    let heads = 8, d = 64, dv = 64, chunk = 64, channels = 512
+    print("\nCHELA ops at one layer of d_model \(heads * d), batch 1, float32: median ms (fwd = forward alone; fwd+bwd with a fixed random output gradient)")
+    if let torch { chelaCheck(length: 1000, torch: torch, root: root) }
+
+    // Linear attention: FLOPs per token per row, each product of the chunked algorithm counted once.
+    let (cc, dd, vv) = (Double(chunk), Double(d), Double(dv))
+    let fwdFlops = 2 * cc * dd + (cc + 1) * vv + 4 * dd * vv
+    let bwdFlops = 2 * cc * dd + 2 * cc * vv + (cc + 1) * (2 * dd + vv) + 10 * dd * vv
+    print("\n  causal linear attention tril(QKᵀ)V, B·H = 1·\(heads) rows × L × d\(d), dv \(dv), chunk C = \(chunk)")
+    print("  ours: causalLinearAttention (Sources/TensorCore/Ops/LinearAttention.swift) on \(threadsText); PyTorch: the chunked form in batched")
+    print("  matmuls (tril(q_i k_iᵀ) v_i + q_i·S, S an exclusive cumsum of k_jᵀ v_j over chunks), autograd")
+    print("  FLOPs per token per row: fwd 2Cd (Q_iK_iᵀ) + (C+1)dv (tril(A)V_i) + 4d·dv (Q_iS, K_iᵀV_i) = \(f(fwdFlops / 1000))k;")
+    print("  bwd 2Cd (A again) + 2C·dv (dO_iV_iᵀ) + (C+1)(2d+dv) (three triangular products) + 10d·dv (five state products) = \(f(bwdFlops / 1000))k;")
+    print("  %peak against \(f(peakAll)) GFLOP/s")
+    var attentionPeer: [Int: ChelaPeerReply] = [:], convPeer: [Int: ChelaPeerReply] = [:]
+    let minTime = String(0.3 * Double(rounds))   // about as many samples as ours takes over its rounds
+    if let torch, let lines = runPeerScript(torch, root: root, script: "chela.py",
+                                             args: ["--op", "attention", "--batch", "\(heads)", "--d", "\(d)", "--dv", "\(dv)", "--chunk", "\(chunk)",
+                                                    "--min-time", minTime, "--n"] + lengths.map(String.init)) {
+        for line in lines {
+            if let r = try? JSONDecoder().decode(ChelaPeerReply.self, from: Data(line.utf8)) { attentionPeer[r.n] = r }
+        }
+    }
+    /// One table row: ours and theirs for one (L, pass): the rate of `work[0].amount` (FLOPs or
+    /// bytes) per call in G/s, then each work's fraction of its limit.
+    func row(_ n: Int, _ pass: String, ours: [Double], theirs: [Double]?, work: [(amount: Double, limit: Double)]) {
+        func cells(_ t: Double) -> String {
+            " | \(pad(f(t * 1000, 2), 9)) \(pad(f(work[0].amount / t / 1e9), 7))" + work.map { pad(f(100 * $0.amount / t / 1e9 / $0.limit, 0) + "%", 7) }.joined()
+        }
+        let a = median(ours)
+        var line = "  \(pad("\(n)", 8))  \(pass.padding(toLength: 7, withPad: " ", startingAt: 0))" + cells(a)
+        if let theirs, !theirs.isEmpty {
+            let b = median(theirs)
+            line += cells(b) + " | \(pad(f(a / b, 2), 9))×"
+        } else { line += " |         —       —" + String(repeating: "      —", count: work.count) + " |          —" }
+        print(line)
+    }
+    print("         L  pass    |   ours ms GFLOP/s   %peak |  torch ms GFLOP/s   %peak | ours/torch")
+    var rng = RNG(seed: 1)
+    func uniform(_ count: Int, _ scale: Float = 1) -> [Float] { (0..<count).map { _ in (2 * rng.nextFloat() - 1) * scale } }
+    for n in lengths {
+        let s = 1 / Float(d).squareRoot()
+        let q = Tensor(uniform(heads * n * d, s), shape: [heads, n, d], requiresGrad: true)
+        let k = Tensor(uniform(heads * n * d, s), shape: [heads, n, d], requiresGrad: true)
+        let v = Tensor(uniform(heads * n * dv), shape: [heads, n, dv], requiresGrad: true)
+        let g = uniform(heads * n * dv)
+        var fwd: [Double] = [], both: [Double] = []
+        for _ in 0..<rounds {
+            fwd += timeReps(minReps: 3, minTime: 0.3) { _ = causalLinearAttention(q: q, k: k, v: v, chunkSize: chunk) }
+            both += timeReps(minReps: 3, minTime: 0.3) {
+                q.zeroGrad(); k.zeroGrad(); v.zeroGrad()
+                causalLinearAttention(q: q, k: k, v: v, chunkSize: chunk).backward(seed: g)
+            }
+        }
+        let rows = Double(heads * n)
+        row(n, "fwd", ours: fwd, theirs: attentionPeer[n]?.fwd, work: [(rows * fwdFlops, peakAll)])
+        row(n, "fwd+bwd", ours: both, theirs: attentionPeer[n]?.fwdbwd, work: [(rows * (fwdFlops + bwdFlops), peakAll)])
+    }
+
+    // Long conv: the bytes a pass must move at least (float32).
+    print("\n  causal long conv y[t] = Σ_{s≤t} kernel[s]·x[t − s] per channel, B1 × L × D\(channels), kernel (D, L)")
+    print("  ours: causalLongConv (Sources/TensorCore/Ops/CausalConv.swift, FFTW) on \(threadsText); PyTorch: irfft(rfft(u, 2L)·rfft(kernel, 2L))[..., :L]")
+    print("  on u = x.transpose(1, 2), autograd. GB/s counts the bytes each pass must move: fwd 4·(2·B·L·D + D·L) (x, kernel in; y out),")
+    print("  fwd+bwd 4·(5·B·L·D + 3·D·L) (and dy, x, kernel in; dx, dkernel out); %DRAM against \(f(dramBest)) GB/s;")
+    print("  %FFT: the FFTs' arithmetic, 2.5·N·log₂N per real FFT of N = 2L, 3 per channel (fwd) or 8 (fwd+bwd), against \(f(peakAll)) GFLOP/s")
+    if let torch, let lines = runPeerScript(torch, root: root, script: "chela.py",
+                                             args: ["--op", "conv", "--batch", "1", "--channels", "\(channels)", "--min-time", minTime, "--n"] + lengths.map(String.init)) {
+        for line in lines {
+            if let r = try? JSONDecoder().decode(ChelaPeerReply.self, from: Data(line.utf8)) { convPeer[r.n] = r }
+        }
+    }
+    print("         L  pass    |   ours ms    GB/s  %DRAM   %FFT |  torch ms    GB/s  %DRAM   %FFT | ours/torch")
+    for n in lengths {
+        let x = Tensor(uniform(n * channels), shape: [1, n, channels], requiresGrad: true)
+        let kernel = Tensor(uniform(channels * n, 1 / Float(n)), shape: [channels, n], requiresGrad: true)
+        let g = uniform(n * channels)
+        var fwd: [Double] = [], both: [Double] = []
+        for _ in 0..<rounds {
+            fwd += timeReps(minReps: 3, minTime: 0.3) { _ = causalLongConv(x, kernel: kernel) }
+            both += timeReps(minReps: 3, minTime: 0.3) {
+                x.zeroGrad(); kernel.zeroGrad()
+                causalLongConv(x, kernel: kernel).backward(seed: g)
+            }
+        }
+        let ld = Double(n * channels), fft = 2.5 * Double(2 * n) * log2(Double(2 * n)) * Double(channels)
+        row(n, "fwd", ours: fwd, theirs: convPeer[n]?.fwd, work: [(4 * 3 * ld, dramBest), (3 * fft, peakAll)])
+        row(n, "fwd+bwd", ours: both, theirs: convPeer[n]?.fwdbwd, work: [(4 * 8 * ld, dramBest), (8 * fft, peakAll)])
+    }
+    if torch != nil && (attentionPeer.isEmpty || convPeer.isEmpty) { print("  (a PyTorch peer gave no timings: those rows are ours only)") }
 }
 
 // MARK: - Main
@@ -623,5 +785,9 @@ if w.contains("decode") {
 if w.contains("aaren") {
     benchAaren(lengths: options.quick ? [1024, 16384] : [1024, 16384, 131_072], rounds: options.rounds ?? (options.quick ? 2 : 3),
                torch: torch, root: root, dramBest: dram.allBest)
+}
+if w.contains("chela") {
+    benchChela(lengths: options.quick ? [4096, 16384] : [4096, 16384, 65536], rounds: options.rounds ?? (options.quick ? 2 : 3),
+               torch: torch, root: root, peakAll: peakAll, dramBest: dram.allBest)
 }
 print("\ntotal \(f(now() - started, 0)) s")
