@@ -14,11 +14,21 @@ SWIFT_FLAGS := --manifest-cache none
 SWIFT_BUILD := swift build -c release $(SWIFT_FLAGS)
 export REPLICATE_SWIFT_VERSION := $(shell swift --version 2>/dev/null | head -n 1)
 
-.PHONY: setup data build replicate list test unit check bless bench bench-setup new-paper clean help
+.PHONY: setup data build replicate list test unit check bless bench bench-setup new-paper clean help fuzz
 
 help:
-	@echo "make replicate PAPER=<$(subst $() ,|,$(PAPERS))> [PRESET=ci|default] [ARGS='key=value ...']"
-	@echo "make test | unit | check | bless PAPER=... | list | bench | bench-setup | new-paper NAME=... | data | setup | clean"
+	@echo "make replicate PAPER=<paper> [PRESET=<preset>] [ARGS='key=value ...']   train/benchmark, write runs/<paper>/<run>/"
+	@echo "make test          unit tests + every paper's ci preset against its blessed baseline (= make unit check)"
+	@echo "make unit | check  either half of make test;  make bless PAPER=...  re-bless a ci baseline"
+	@echo "make fuzz [CASES=N] the readers and the override parser on N mutated inputs each (default 1000000)"
+	@echo "make bench [ARGS=...] | bench-setup   speed against PyTorch (bench-setup: the torch venv)"
+	@echo "make list | data | setup | clean | new-paper NAME=..."
+	@echo ""
+	@echo "papers and presets (<paper> --help lists every config key):"
+	@for p in $(PAPERS); do \
+	  if [ -x .build/release/$$p ]; then .build/release/$$p --help | sed -n '/^presets:/,/^$$/p' | sed '1d;/^$$/d;s/^  //' | sed "s/^/  $$p /"; \
+	  else echo "  $$p (make build, then make help, to list its presets)"; fi; \
+	done
 
 # System packages (Debian): installed only when one is missing. h5py is optional (tests use it
 # when it imports) and is installed best-effort.
@@ -70,6 +80,14 @@ unit: setup
 	$(call fresh,debug)
 	swift build --build-tests $(SWIFT_FLAGS) && mv .build/debug-sources.sha256.next .build/debug-sources.sha256
 	swift test --skip-build $(SWIFT_FLAGS)
+
+# The fuzz tests (claims, baselines, overrides, the .ts and CSV readers) with many more cases
+# than make test's 20,000 each; a failure names its seed, so it reproduces.
+CASES ?= 1000000
+fuzz: setup
+	$(call fresh,debug)
+	swift build --build-tests $(SWIFT_FLAGS) && mv .build/debug-sources.sha256.next .build/debug-sources.sha256
+	REPLICATE_FUZZ_CASES=$(CASES) swift test --skip-build $(SWIFT_FLAGS) --filter 'Fuzz'
 
 check: build
 	@status=0; for p in $(PAPERS); do \

@@ -1,3 +1,4 @@
+import Foundation
 import TensorCore
 
 /// y = x·Wᵀ + b, weight (out, in) as `torch.nn.Linear`.
@@ -46,4 +47,18 @@ public final class LayerNorm: Module {
     public func namedParameters() -> [(String, Tensor)] {
         [("weight", weight)] + (bias.map { [("bias", $0)] } ?? [])
     }
+}
+
+/// Fixed sinusoidal positions (N, C) as in "Attention is all you need": sin at even channels,
+/// cos at odd ones, wavelengths 2π…10000·2π. No parameters.
+public func sinusoidalPositions(_ n: Int, _ c: Int) -> Tensor {
+    var p = [Float](repeating: 0, count: n * c)
+    for t in 0..<n {
+        for i in stride(from: 0, to: c, by: 2) {
+            let angle = Double(t) / Foundation.pow(10000, Double(i) / Double(c))
+            p[t * c + i] = Float(Foundation.sin(angle))
+            if i + 1 < c { p[t * c + i + 1] = Float(Foundation.cos(angle)) }
+        }
+    }
+    return Tensor(p, shape: [n, c])
 }

@@ -55,11 +55,31 @@ public func applyOverrides<C: Codable>(_ overrides: [String], to config: C) thro
         guard let value else { throw ReplicateError("config key \"\(key)\" takes \(old.kind), got \"\(raw)\"") }
         root = JSONValue.object(root).setting(path[...], to: value)
         do { _ = try configDecoder().decode(C.self, from: JSONEncoder().encode(JSONValue.object(root))) } catch {
+            if let choice = error as? ConfigChoiceError {
+                throw ReplicateError("config key \"\(key)\" cannot be \"\(raw)\": \(choice.message)")
+            }
             throw ReplicateError("config key \"\(key)\" cannot be \"\(raw)\" (\(old.kind) of another type expected)")
         }
     }
     return try configDecoder().decode(C.self, from: JSONEncoder().encode(JSONValue.object(root)))
 }
+
+/// A config field with named choices (`feature_map=silu`): a value that is none of them is an
+/// error that lists them.
+public protocol ConfigChoice: CaseIterable, Codable, RawRepresentable, Sendable where RawValue == String {}
+
+extension ConfigChoice {
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let raw = try container.decode(String.self)
+        guard let value = Self(rawValue: raw) else {
+            throw ConfigChoiceError(message: "must be one of " + Self.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", "))
+        }
+        self = value
+    }
+}
+
+struct ConfigChoiceError: Error { let message: String }
 
 /// Every non-object value of a config with its path (["train", "max_iters"]).
 func leafPaths(_ object: [String: JSONValue], prefix: [String] = []) -> [(path: [String], value: JSONValue)] {

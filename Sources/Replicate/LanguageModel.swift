@@ -25,10 +25,10 @@ public struct NanoGPTModel: Codable, Equatable, Sendable {
     }
 
     public func validate() throws {
-        try requireConfig(nLayer >= 1, "n_layer", nLayer, "must be at least 1")
-        try requireConfig(nHead >= 1, "n_head", nHead, "must be at least 1")
-        try requireConfig(nEmbd >= 1 && nEmbd % nHead == 0, "n_embd", nEmbd, "must be a positive multiple of n_head (\(nHead))")
-        try requireConfig(blockSize >= 2, "block_size", blockSize, "must be at least 2")
+        try requireConfig(nLayer, "n_layer", in: 1...1024)
+        try requireConfig(nHead, "n_head", in: 1...1024)
+        try requireConfig(nEmbd >= 1 && nEmbd <= 65_536 && nEmbd % nHead == 0, "n_embd", nEmbd, "must be a multiple of n_head (\(nHead)) in 1…65536")
+        try requireConfig(blockSize, "block_size", in: 2...1_048_576)
         try requireConfig((0..<1).contains(dropout), "dropout", dropout, "must be in [0, 1)")
     }
 }

@@ -197,6 +197,10 @@ func dispatch<C: PaperConfig>(_ paper: Paper<C>, _ args: [String]) throws {
         let dir = try execute(paper, preset: options["preset"] ?? "default", overrides: overrides, seeds: options["seeds"],
                               runsDir: options["runs"], root: root)
         print(dir)
+    case "validate":
+        // The config a `run` with these arguments would use, checked, printed; no run folder.
+        let config = try resolveConfig(paper, preset: options["preset"] ?? "default", overrides: overrides, seeds: options["seeds"], root: root)
+        print(canonicalJSON(config))
     case "check", "bless":
         let dir = try execute(paper, preset: "ci", overrides: overrides, seeds: nil, runsDir: options["runs"], root: root)
         let obtained = try readMetrics(dir + "/metrics.json")
@@ -215,7 +219,7 @@ func dispatch<C: PaperConfig>(_ paper: Paper<C>, _ args: [String]) throws {
         guard let dir = positional.first else { throw ReplicateError("compare needs a run directory") }
         try compare(dir: dir, baselinePath: baselinePath)
     default:
-        throw ReplicateError("unknown command \"\(command)\"; commands: run, presets, check, bless, compare")
+        throw ReplicateError("unknown command \"\(command)\"; commands: run, validate, presets, check, bless, compare")
     }
 }
 
@@ -234,6 +238,7 @@ func checkRoundTrip<C: Codable>(_ config: C, preset: String) throws {
 func usage<C: PaperConfig>(_ paper: Paper<C>) throws -> String {
     var lines = ["\(paper.name): \(paper.title)", "",
                  "usage: \(paper.name) run [--preset P] [--seeds 1,2] [--threads N] [--runs DIR] [key=value ...]",
+                 "       \(paper.name) validate [--preset P] [--seeds 1,2] [key=value ...]   (print the resolved config; nothing runs)",
                  "       \(paper.name) presets | check [--baseline FILE] | bless | compare RUN_DIR [--baseline FILE] | --help",
                  "", "presets:"]
     for p in paper.presets { lines.append("  \(p.name): \(p.about)") }
@@ -259,9 +264,10 @@ public func compare(dir: String, baselinePath: String) throws {
     }
 }
 
-/// Resolve the config, find or create the run folder, run the paper, write metrics.
-func execute<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [String], seeds seedList: String?,
-                             runsDir: String?, root: String) throws -> String {
+/// The config a command line asks for: the preset, the overrides, --seeds, validated, with the
+/// paper's claims file checked too. Nothing is written.
+func resolveConfig<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [String], seeds seedList: String?,
+                                   root: String) throws -> C {
     guard let base = paper.presets.first(where: { $0.name == preset }) else {
         throw ReplicateError("unknown preset \"\(preset)\" for \(paper.name); presets: \(paper.presets.map(\.name).joined(separator: ", "))")
     }
@@ -281,6 +287,14 @@ func execute<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [Stri
     // A bad claims file is found now, not after the run it would have judged.
     let claimsPath = "\(root)/papers/\(paper.name)/claims.json5"
     if FileManager.default.fileExists(atPath: claimsPath) { _ = try ClaimsFile.load(claimsPath) }
+    return config
+}
+
+/// Resolve the config, find or create the run folder, run the paper, write metrics.
+func execute<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [String], seeds seedList: String?,
+                             runsDir: String?, root: String) throws -> String {
+    let config = try resolveConfig(paper, preset: preset, overrides: overrides, seeds: seedList, root: root)
+    let seeds = config.seeds
     let configJSON = canonicalJSON(config)
     let provenance = Provenance.current(seeds: seeds, threads: Parallel.threads, root: root)
     var name = "\(preset)-\(provenance.shortCommit)-s\(seeds.first ?? 0)"

@@ -28,12 +28,17 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     /// A one-line error naming the first key out of its range (a zero batch would crash a kernel).
     public func validate() throws {
         try requireConfig(batchSize >= 1, "batch_size", batchSize, "must be at least 1")
+        try requireConfig(batchSize, "batch_size", in: 1...65_536)
         try requireConfig(maxIters >= 0, "max_iters", maxIters, "must be 0 or more")
+        try requireConfig(maxIters, "max_iters", in: 0...1_000_000_000)
         try requireConfig(evalInterval >= 1, "eval_interval", evalInterval, "must be at least 1")
         try requireConfig(evalIters >= 1, "eval_iters", evalIters, "must be at least 1")
+        try requireConfig(evalIters, "eval_iters", in: 1...1_000_000)
         try requireConfig(checkpointInterval >= 1, "checkpoint_interval", checkpointInterval, "must be at least 1")
         try requireConfig(warmupIters >= 0, "warmup_iters", warmupIters, "must be 0 or more")
+        try requireConfig(warmupIters, "warmup_iters", in: 0...1_000_000_000)
         try requireConfig(lrDecayIters >= 0, "lr_decay_iters", lrDecayIters, "must be 0 or more")
+        try requireConfig(lrDecayIters, "lr_decay_iters", in: 0...1_000_000_000)
         try requireConfig(learningRate > 0, "learning_rate", learningRate, "must be positive")
         try requireConfig(minLr >= 0, "min_lr", minLr, "must be 0 or more")
         try requireConfig(weightDecay >= 0, "weight_decay", weightDecay, "must be 0 or more")
@@ -43,9 +48,32 @@ public struct TrainConfig: Codable, Equatable, Sendable {
     }
 }
 
+extension TrainConfig {
+    /// A small supervised task's loop: warmup 5%, cosine decay to a tenth, weight decay 0.01,
+    /// β₂ 0.98, six evaluations and three checkpoints over the run.
+    public static func task(batch: Int, iters: Int, lr: Double) -> TrainConfig {
+        var t = TrainConfig()
+        t.batchSize = batch; t.maxIters = iters; t.lrDecayIters = iters; t.warmupIters = max(1, iters / 20)
+        t.learningRate = lr; t.minLr = lr / 10; t.weightDecay = 0.01; t.beta2 = 0.98
+        t.evalInterval = max(1, iters / 6); t.evalIters = 1; t.checkpointInterval = max(1, iters / 3)
+        return t
+    }
+}
+
 /// Throws "config key \"k\" = v: must be …" unless `ok`.
 public func requireConfig(_ ok: Bool, _ key: String, _ value: Any, _ rule: String) throws {
     guard ok else { throw ReplicateError("config key \"\(key)\" = \(value): \(rule)") }
+}
+
+/// A number within `range` (finite: NaN is in no range).
+public func requireConfig<T: Comparable>(_ value: T, _ key: String, in range: ClosedRange<T>) throws {
+    try requireConfig(range.contains(value), key, value, "must be in \(range.lowerBound)…\(range.upperBound)")
+}
+
+/// A non-empty list whose every element is within `range`.
+public func requireConfig<T: Comparable>(_ values: [T], _ key: String, each range: ClosedRange<T>) throws {
+    try requireConfig(!values.isEmpty && values.allSatisfy { range.contains($0) }, key, values,
+                      "must be a non-empty list of values in \(range.lowerBound)…\(range.upperBound)")
 }
 
 /// A model the loop can train: its parameters (`Module`), a train/eval switch, and the random
@@ -142,7 +170,8 @@ public func train(
         let lossTensor = loss(&state.dataRNG)
         let lossValue = lossTensor.item()
         guard lossValue.isFinite else {
-            throw ReplicateError("\(label)iteration \(it): training loss is \(lossValue); stopped. The last good checkpoint "
+            throw TrainingDiverged(iteration: it, loss: lossValue, history: state.history, description:
+                "\(label)iteration \(it): training loss is \(lossValue); stopped. The last good checkpoint "
                 + "(\(checkpoint.path)) is kept; lower learning_rate or check the data.")
         }
         model.zeroGrad()
@@ -159,6 +188,17 @@ public func train(
     }
     try save(finished: true)
     return state.history
+}
+
+/// A training loss that became NaN or infinite: the run stopped, its last good checkpoint kept.
+/// A paper that studies stability catches it and counts the run as diverged, with the curve up
+/// to that iteration.
+public struct TrainingDiverged: Error, CustomStringConvertible {
+    public let iteration: Int
+    public let loss: Float
+    /// Every update before the one that diverged (since the start, resumes included).
+    public let history: TrainHistory
+    public let description: String
 }
 
 /// The state to continue from: the latest checkpoint, or when it is damaged (or missing after a

@@ -63,16 +63,25 @@ func readJSON5(path: String) throws -> JSONValue {
 
 /// Parses JSON5 `data`; `file` names the source in errors.
 func parseJSON5(_ data: Data, file: String) throws -> JSONValue {
+    // Foundation's JSON5 scanner traps (not throws) on some invalid UTF-8, e.g. inside an
+    // unquoted key (found by FuzzTests): such bytes are refused here first.
+    if let bad = firstInvalidUTF8(data) {
+        let line = 1 + data.prefix(bad).filter { $0 == UInt8(ascii: "\n") }.count
+        let column = bad - (data.prefix(bad).lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
+        throw ValidationError(file: file, line: line, column: column, problem: "not UTF-8 text (byte \(bad) starts an invalid sequence)")
+    }
+    // Our scanner first: it places a syntax error by line and column, and Foundation's decoder
+    // traps on some malformed JSON5 numbers instead of throwing (found by FuzzTests), so it
+    // only ever sees text that scans.
+    if let issue = JSON5Scanner.firstSyntaxError(in: data) {
+        throw ValidationError(file: file, line: issue.line, column: issue.column, problem: "invalid JSON5: \(issue.message)")
+    }
     let decoder = JSONDecoder()
     decoder.allowsJSON5 = true
     let value: JSONValue
     do {
         value = try decoder.decode(JSONValue.self, from: data)
     } catch {
-        if let issue = JSON5Scanner.firstSyntaxError(in: data) {
-            throw ValidationError(file: file, line: issue.line, column: issue.column,
-                                  problem: "invalid JSON5: \(issue.message)")
-        }
         throw ValidationError(file: file, problem: "invalid JSON5 (\(describeDecodingError(error)))")
     }
     if let duplicate = JSON5Scanner.firstDuplicateKey(in: data) {
@@ -215,5 +224,17 @@ struct ObjectReader {
         }
         guard number.isFinite else { throw error(key, "must be a finite number, got \(formatVerbatim(number))") }
         return number
+    }
+}
+
+/// The byte offset of the first invalid UTF-8 sequence, or nil when all of `data` is valid.
+func firstInvalidUTF8(_ data: Data) -> Int? {
+    var parser = Unicode.UTF8.ForwardParser(), bytes = data.makeIterator(), offset = 0
+    while true {
+        switch parser.parseScalar(from: &bytes) {
+        case .valid(let scalar): offset += scalar.count
+        case .error: return offset
+        case .emptyInput: return nil
+        }
     }
 }

@@ -23,11 +23,13 @@ public final class Buffer: @unchecked Sendable {
         }
         pointer = raw!.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
         self.count = count
+        TensorMemory.allocated(bytes)
         if zeroed { pointer.initialize(repeating: 0, count: count) }
     }
 
     deinit {
         let bytes = Swift.max(count, 1) * MemoryLayout<Float>.stride
+        TensorMemory.freed(bytes)
         if !LargeBlockCache.keep(UnsafeMutableRawPointer(pointer), bytes: bytes) { free(pointer) }
     }
 
@@ -41,6 +43,24 @@ public final class Buffer: @unchecked Sendable {
         #endif
         return true
     }()
+}
+
+/// Bytes held by live tensor buffers (activations, gradients, parameters, kernels' scratch),
+/// and the most held at once since `resetPeak`: the peak memory of one forward or backward,
+/// measured rather than estimated (what the process's resident size cannot tell apart from
+/// the allocator's caches).
+public enum TensorMemory {
+    nonisolated(unsafe) private static var live = 0
+    nonisolated(unsafe) private static var peak = 0
+    private static let lock = NSLock()
+
+    public static var liveBytes: Int { lock.lock(); defer { lock.unlock() }; return live }
+    public static var peakBytes: Int { lock.lock(); defer { lock.unlock() }; return peak }
+    /// Starts a new peak from what is live now.
+    public static func resetPeak() { lock.lock(); peak = live; lock.unlock() }
+
+    static func allocated(_ bytes: Int) { lock.lock(); live += bytes; if live > peak { peak = live }; lock.unlock() }
+    static func freed(_ bytes: Int) { lock.lock(); live -= bytes; lock.unlock() }
 }
 
 /// Freed blocks of at least 4 MiB, kept for reuse by exact size. glibc returns blocks ≥ 32 MiB

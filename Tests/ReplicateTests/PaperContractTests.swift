@@ -93,6 +93,58 @@ func onlyRunDir(_ runs: String, paper: String) throws -> String {
         }
     }
 
+    /// A CHELA run small enough for a test: every section, all four models, a few updates.
+    static let tinyChela = ["--preset", "ci", "--threads", "2", "--seeds", "1", "exact_lengths=1,33", "scaling_lengths=64,128",
+                            "scaling_fit_from=64", "scaling_repeats=1", "listops.train=40", "listops.val=8", "listops.test=8",
+                            "listops.max_length=120", "mqar.train=16", "mqar.test=4", "mqar.length=64", "mqar.pairs=4",
+                            "listops_train.max_iters=6", "mqar_train.max_iters=2", "listops_train.batch_size=4", "mqar_train.batch_size=4"]
+
+    /// All four CHELA-paper classifiers, trained briefly, loaded into the independent PyTorch model of
+    /// papers/chela/reference/check_pytorch.py: same block outputs, CHELA streams, logits and merged logits.
+    @Test(.enabled(if: torchPython != nil && packageExecutable("chela") != nil, "no torch python or no chela binary"))
+    func chelaModelsAgreeWithPyTorch() throws {
+        let runs = try temporaryDirectory("chela-torch")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let r = try runToEnd(["run", "--runs", runs] + Self.tinyChela, executable: packageExecutable("chela")!)
+        try #require(r.status == 0, "\(r.log)")
+        let dir = try onlyRunDir(runs, paper: "chela")
+        for kind in ["chela", "transformer", "linear", "longconv"] {
+            let (status, text) = try runPyTorchCheck(paper: "chela", dir + "/seed-1/listops-\(kind)")
+            #expect(status == 0, "\(kind): \(text)")
+            #expect(text.contains("logits (8, 10)"), "\(kind): logits not compared:\n\(text)")
+            if kind == "chela" { #expect(text.contains("blocks.1.q") && text.contains("logits_merged"), "streams not compared:\n\(text)") }
+        }
+    }
+
+    /// Bad CHELA inputs: one clear error each, before anything is written; a damaged generated-data
+    /// file found on resume is named, and the run stops without touching it.
+    @Test(.enabled(if: packageExecutable("chela") != nil, "chela not built"))
+    func chelaRefusesBadInput() throws {
+        let runs = try temporaryDirectory("chela-bad")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let exe = packageExecutable("chela")!
+        for (overrides, message) in [(["model.chunk_size=0"], "config key \"model.chunk_size\" = 0: must be at least 1"),
+                                     (["mqar.length=48", "model.short_kernels=3,60"], "must be at most the shortest sequence (48 tokens)"),
+                                     (["listops.max_length=5"], "must exceed min_length"),
+                                     (["mqar.vocab=256", "mqar.pairs=40"], "must be at least 4·pairs"),
+                                     (["model.feature_map=elu"], "cannot be \"elu\": must be one of \"identity\", \"silu\"")] {
+            let r = try runToEnd(["run", "--runs", runs] + Self.tinyChela + overrides, executable: exe)
+            #expect(r.status != 0 && r.log.contains(message), "\(overrides): \(r.log)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: runs + "/chela"), "a refused config left a run folder")
+        // A run, its data file then truncated and its report removed (so the same command resumes
+        // that folder instead of starting a new one): the resume names the file and stops.
+        let ok = try runToEnd(["run", "--runs", runs] + Self.tinyChela, executable: exe)
+        try #require(ok.status == 0, "\(ok.log)")
+        let dir = try onlyRunDir(runs, paper: "chela")
+        try FileManager.default.removeItem(atPath: dir + "/report.md")
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/data/listops.h5"))
+        try data.prefix(data.count / 3).write(to: URL(fileURLWithPath: dir + "/data/listops.h5"))
+        let again = try runToEnd(["run", "--runs", runs] + Self.tinyChela, executable: exe)
+        #expect(again.status != 0 && again.log.contains("data/listops.h5 is damaged"), "\(again.log)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/data/listops.h5")).count == data.count / 3, "the damaged file was rewritten")
+    }
+
     /// A typo in a claim's metric is an error naming the claim and the nearest recorded metric, not a
     /// verdict quietly turned into "not measured".
     @Test(.enabled(if: packageExecutable("_template") != nil, "_template not built"))

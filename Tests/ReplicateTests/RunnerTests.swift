@@ -215,7 +215,9 @@ struct ResumeTests {
         let deadline = Date().addingTimeInterval(120)
         var dir = ""
         while Date() < deadline {
-            if let d = try? onlyRunDir(runs), let pid = try? String(contentsOfFile: d + "/.lock", encoding: .utf8),
+            // Polled without onlyRunDir: its #require records a failure while the folder does not exist yet.
+            let found = (try? FileManager.default.contentsOfDirectory(atPath: runs + "/nanogpt")) ?? []
+            if found.count == 1, case let d = runs + "/nanogpt/" + found[0], let pid = try? String(contentsOfFile: d + "/.lock", encoding: .utf8),
                pid.trimmingCharacters(in: .whitespacesAndNewlines) == "\(first.processIdentifier)" { dir = d; break }
             usleep(5_000)
         }

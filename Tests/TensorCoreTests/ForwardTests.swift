@@ -750,6 +750,13 @@ private func composedAttention(_ qkv: Tensor, heads: Int) -> Tensor {
 
 // MARK: - Causal depthwise convolution
 
+/// The kernel in PyTorch's order (Conv1d's weight, oldest lag first) as `causalShortConv`'s lag order.
+private func flippedLags(_ w: Tensor) -> Tensor {
+    let (d, k) = (w.shape[0], w.shape[1]), v = w.toArray()
+    return Tensor((0..<(d * k)).map { i in v[(i / k) * k + (k - 1 - i % k)] }, shape: [d, k])
+}
+
+/// `causalShortConv` against naive loops written in PyTorch's Conv1d order (weight reversed).
 @Suite struct ConvForwardTests {
     private func reference(_ x: [Float], b: Int, t: Int, c: Int, _ w: [Float], k: Int) -> [Double] {
         var y = [Double](repeating: 0, count: b * t * c)
@@ -769,20 +776,20 @@ private func composedAttention(_ qkv: Tensor, heads: Int) -> Tensor {
     func matchesNaiveLoops(_ k: Int, _ b: Int, _ t: Int, _ c: Int) {
         let x = normal([b, t, c], seed: 1600), w = normal([c, k], seed: 1601 + UInt64(k))
         let ref = reference(x.toArray(), b: b, t: t, c: c, w.toArray(), k: k)
-        expectClose(causalDepthwiseConv1d(x, weight: w), ref, shape: [b, t, c], atol: 2e-6, rtol: 1e-5, "conv K=\(k)")
+        expectClose(causalShortConv(x, kernel: flippedLags(w)), ref, shape: [b, t, c], atol: 2e-6, rtol: 1e-5, "conv K=\(k)")
         let xg = grid([b, t, c], seed: 1602), wg = grid([c, k], seed: 1603)
-        expectClose(causalDepthwiseConv1d(xg, weight: wg), reference(xg.toArray(), b: b, t: t, c: c, wg.toArray(), k: k),
+        expectClose(causalShortConv(xg, kernel: flippedLags(wg)), reference(xg.toArray(), b: b, t: t, c: c, wg.toArray(), k: k),
                     atol: 0, rtol: 0, "conv K=\(k), grid inputs (exact)")
     }
 
     @Test func isCausal() {
         let b = 2, t = 13, c = 5, k = 4
         let x = normal([b, t, c], seed: 1610), w = normal([c, k], seed: 1611)
-        let y0 = causalDepthwiseConv1d(x, weight: w).toArray()
+        let y0 = causalShortConv(x, kernel: w).toArray()
         for cut in [0, 6, 11] {
             var changed = x.toArray()
             for bi in 0..<b { for i in (cut + 1)..<t { for ci in 0..<c { changed[(bi * t + i) * c + ci] += 1 } } }
-            let y1 = causalDepthwiseConv1d(Tensor(changed, shape: x.shape), weight: w).toArray()
+            let y1 = causalShortConv(Tensor(changed, shape: x.shape), kernel: w).toArray()
             for bi in 0..<b {
                 let lo = bi * t * c, hi = lo + (cut + 1) * c
                 #expect(y0[lo..<hi].map(\.bitPattern) == y1[lo..<hi].map(\.bitPattern), "batch \(bi) cut \(cut)")

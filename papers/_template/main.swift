@@ -34,10 +34,10 @@ struct Config: PaperConfig {
 
     func validate() throws {
         try train.validate()
-        try requireConfig(features >= 1, "features", features, "must be at least 1")
-        try requireConfig(trainRows > features + 1, "train_rows", trainRows, "must exceed features + 1 (\(features + 1))")
-        try requireConfig(testRows >= 1, "test_rows", testRows, "must be at least 1")
-        try requireConfig(noiseStd > 0, "noise_std", noiseStd, "must be positive")
+        try requireConfig(features, "features", in: 1...4096)
+        try requireConfig(trainRows > features + 1 && trainRows <= 10_000_000, "train_rows", trainRows, "must exceed features + 1 (\(features + 1)) and be at most 10000000")
+        try requireConfig(testRows, "test_rows", in: 1...10_000_000)
+        try requireConfig(noiseStd > 0 && noiseStd <= 1e6, "noise_std", noiseStd, "must be in (0, 1e6]")
     }
 
     /// The claims' scale: the claim holds at the default sizes it was computed for.

@@ -56,9 +56,15 @@ struct Config: PaperConfig {
         try requireConfig(recallTestCases >= 1, "recall_test_cases", recallTestCases, "must be at least 1")
         for (k, v) in [("stream_d_model", streamDModel), ("stream_heads", streamHeads), ("d_model", dModel), ("heads", heads),
                        ("layers", layers), ("ff_width", ffWidth), ("stream_ff_width", streamFfWidth), ("co2_window", co2Window),
-                       ("co2_horizon", co2Horizon), ("co2_stride", co2Stride)] {
-            try requireConfig(v >= 1, k, v, "must be at least 1")
+                       ("co2_horizon", co2Horizon), ("co2_stride", co2Stride), ("recall_keys", recallKeys)] {
+            try requireConfig(v, k, in: 1...65_536)
         }
+        try requireConfig(exactLengths, "exact_lengths", each: 1...1_000_000)
+        try requireConfig(probeContexts, "probe_contexts", each: 1...10_000_000)
+        try requireConfig(recallTestCases, "recall_test_cases", in: 1...1_000_000)
+        try requireConfig(aarenStreamTokens, "aaren_stream_tokens", in: 256...10_000_000)
+        try requireConfig(transformerStreamTokens, "transformer_stream_tokens", in: 256...10_000_000)
+        try requireConfig(co2TestWeeks, "co2_test_weeks", in: 1...100_000)
         try requireConfig(dModel % heads == 0, "d_model", dModel, "must be a multiple of heads (\(heads))")
         try requireConfig(streamDModel % (8 * streamHeads) == 0, "stream_d_model", streamDModel, "must be a multiple of 8·stream_heads")
         try requireConfig(aarenStreamTokens >= 256, "aaren_stream_tokens", aarenStreamTokens, "must be at least 256")
@@ -68,17 +74,6 @@ struct Config: PaperConfig {
 
     /// The claims' scale: the default preset's sizes, or smaller.
     var scale: String { aarenStreamTokens >= 100_000 && seeds.count >= 5 ? "cpu-default" : "ci" }
-}
-
-extension TrainConfig {
-    /// A small supervised task's loop: warmup 5%, decay to a tenth, no weight decay on these sizes.
-    static func task(batch: Int, iters: Int, lr: Double) -> TrainConfig {
-        var t = TrainConfig()
-        t.batchSize = batch; t.maxIters = iters; t.lrDecayIters = iters; t.warmupIters = max(1, iters / 20)
-        t.learningRate = lr; t.minLr = lr / 10; t.weightDecay = 0.01; t.beta2 = 0.98
-        t.evalInterval = max(1, iters / 6); t.evalIters = 1; t.checkpointInterval = max(1, iters / 3)
-        return t
-    }
 }
 
 let ci: Config = {

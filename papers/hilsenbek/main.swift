@@ -37,8 +37,8 @@ struct Config: PaperConfig {
         try train.validate()
         _ = try Variant.parse(variants)
         try requireConfig(!variants.isEmpty, "variants", variants, "must name at least one variant")
-        try requireConfig(sampleChars >= 0, "sample_chars", sampleChars, "must be 0 or more")
-        try requireConfig(leakEvalBatches >= 1, "leak_eval_batches", leakEvalBatches, "must be at least 1")
+        try requireConfig(sampleChars, "sample_chars", in: 0...1_000_000)
+        try requireConfig(leakEvalBatches, "leak_eval_batches", in: 1...10_000)
     }
 }
 

@@ -45,6 +45,27 @@ struct Config: PaperConfig {
     /// One seed: every input (exactness cases, the K/V arena, each timed query) is drawn from it.
     var seeds: [UInt64] = [1]
 
+    func validate() throws {
+        try requireConfig(exactMaxWorkers, "exact_max_workers", in: 1...1024)
+        try requireConfig(exactLengths, "exact_lengths", each: 1...1_000_000)
+        try requireConfig(exactRows, "exact_rows", in: 1...1024)
+        try requireConfig(headDims, "head_dims", each: 1...1024)
+        try requireConfig(batchHeads, "batch_heads", each: 1...4096)
+        try requireConfig(contexts, "contexts", each: 1...(1 << 26))
+        try requireConfig(maxKvGib > 0 && maxKvGib <= 4096, "max_kv_gib", maxKvGib, "must be in (0, 4096]")
+        try requireConfig(memoryMarginGib >= 0 && memoryMarginGib <= 4096, "memory_margin_gib", memoryMarginGib, "must be in [0, 4096]")
+        try requireConfig(minReps, "min_reps", in: 1...100_000)
+        try requireConfig(maxReps >= minReps && maxReps <= 100_000, "max_reps", maxReps, "must be in min_reps (\(minReps))…100000")
+        try requireConfig(secondsPerPoint > 0 && secondsPerPoint <= 3600, "seconds_per_point", secondsPerPoint, "must be in (0, 3600]")
+        for (k, v) in [("gpu_batches", gpuBatches), ("gpu_heads", gpuHeads), ("gpu_dims", gpuDims), ("gpu_contexts", gpuContexts)] {
+            try requireConfig(v, k, each: 1...(1 << 26))
+        }
+        try requireConfig(launchUs >= 0 && launchUs <= 1e6, "launch_us", launchUs, "must be in [0, 1e6]")
+        try requireConfig(fitSpeedupVsFa2 > 0 && fitSpeedupVsFa2 <= 1e6, "fit_speedup_vs_fa2", fitSpeedupVsFa2, "must be in (0, 1e6]")
+        try requireConfig(fitContext, "fit_context", in: 1...(1 << 26))
+        try requireConfig(fdPeakContext, "fd_peak_context", in: 1...(1 << 26))
+    }
+
     /// The claims' scale for the CPU measurements.
     var scale: String {
         headDims == [64, 128] && batchHeads == [1, 2, 3, 4, 8, 16, 32] && contexts.max() == 524_288 ? "cpu-default" : "ci"

@@ -24,7 +24,7 @@ struct Config: PaperConfig {
     func validate() throws {
         try model.validate()
         try train.validate()
-        try requireConfig(sampleChars >= 0, "sample_chars", sampleChars, "must be 0 or more")
+        try requireConfig(sampleChars, "sample_chars", in: 0...1_000_000)
     }
 }
 

@@ -12,7 +12,7 @@ import Foundation
 // PyTorch (which reverses the kernel, its conv being a cross-correlation): the same layer is
 // `torch.nn.Conv1d(D, D, K, groups=D, padding=K-1)` on (B, D, L), keeping outputs [:, :, :L],
 // with `conv.weight = kernel.flip(-1).unsqueeze(1)` (weight[d, 0, K−1−j] = kernel[d, j]) and
-// `conv.bias = bias`. (The older `causalDepthwiseConv1d(x, weight:)` takes PyTorch's order.)
+// `conv.bias = bias`.
 // The long conv needs no flip: with u = x.transpose(1, 2) (B, D, L) and the kernel (D, L) as
 // it is, `torch.fft.irfft(torch.fft.rfft(u, n=2*L) * torch.fft.rfft(kernel, n=2*L), n=2*L)[..., :L]`.
 

@@ -112,20 +112,6 @@ public enum LayerKind: String, Codable, CaseIterable, Sendable {
     }
 }
 
-/// Fixed sinusoidal positions (N, C) as in "Attention is all you need": no parameters, so the two
-/// kinds differ by the query tokens alone.
-public func sinusoidalPositions(_ n: Int, _ c: Int) -> Tensor {
-    var p = [Float](repeating: 0, count: n * c)
-    for t in 0..<n {
-        for i in stride(from: 0, to: c, by: 2) {
-            let angle = Double(t) / Foundation.pow(10000, Double(i) / Double(c))
-            p[t * c + i] = Float(Foundation.sin(angle))
-            if i + 1 < c { p[t * c + i + 1] = Float(Foundation.cos(angle)) }
-        }
-    }
-    return Tensor(p, shape: [n, c])
-}
-
 /// A stack of causal layers over projected inputs (B, N, channels) → (B, N, C), the backbone of
 /// both tasks: classification reads the output at each sequence's last real step, forecasting
 /// the output at every step.

@@ -221,3 +221,23 @@ private func close(_ a: ScanState, _ b: ScanState, _ tol: Double = 1e-12) -> Boo
         #expect(co2.values.count == 2284 && co2.filled.filter { $0 }.count == 59)
     }
 }
+
+/// The two readers on mutations of valid files: each input parses or throws, never traps
+/// (`make fuzz` raises the count with REPLICATE_FUZZ_CASES).
+@Suite struct ReaderFuzzTests {
+    static let cases = Int(ProcessInfo.processInfo.environment["REPLICATE_FUZZ_CASES"] ?? "") ?? 20_000
+
+    @Test func tsReaderOnlyThrows() {
+        let valid = Array((DataTests.header + "1,2,3:4,5,6:b\n7:8:a\n0.5,1e3,-2:NaN,4,?:b\n").utf8)
+        var m = Mutator(seed: 5), parsed = 0
+        for _ in 0..<Self.cases where (try? parseTS(String(decoding: m.mutate(valid), as: UTF8.self), file: "fuzz.ts")) != nil { parsed += 1 }
+        #expect(parsed < Self.cases)
+    }
+
+    @Test func co2ReaderOnlyThrows() {
+        let valid = Array("date,co2\n19580329,316.1\n19580405,\n19580412,\n19580419,317.0\n19580426,317.5\n".utf8)
+        var m = Mutator(seed: 6), parsed = 0
+        for _ in 0..<Self.cases where (try? parseCO2(String(decoding: m.mutate(valid), as: UTF8.self), file: "fuzz.csv")) != nil { parsed += 1 }
+        #expect(parsed < Self.cases)
+    }
+}
