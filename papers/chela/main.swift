@@ -617,5 +617,5 @@ func reparameterisation(_ run: Run, _ listops: ListOpsResult) -> ReportSection {
 runMain(Paper<Config>(
     name: "chela", title: "CHELA: short-long convolutions with hardware-efficient linear attention",
     presets: [("ci", ci, "exactness, scaling to L 4k, ListOps ≤ 200 tokens and MQAR at 128, 41 updates, 2 seeds (~1.5 min, gated by make check)"),
-              ("default", Config(), "exactness, scaling to L 64k, ListOps 51–249 tokens and MQAR at 256, 3 seeds per model (~25 min on 2 cores)")],
+              ("default", Config(), "exactness, scaling to L 64k, ListOps 51–249 tokens and MQAR at 256, 3 seeds per model (~29 min on 2 cores)")],
     run: replicate))
