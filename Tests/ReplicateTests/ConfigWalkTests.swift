@@ -44,16 +44,7 @@ func boundaryValues(_ kind: String) -> [String] {
         var acceptedNegative: [String] = []
         for (key, kind) in keys {
             for value in boundaryValues(kind) {
-                let p = Process()
-                p.executableURL = URL(fileURLWithPath: exe)
-                p.arguments = ["validate", "--preset", "ci", "\(key)=\(value)"]
-                var env = ProcessInfo.processInfo.environment
-                env["REPLICATE_ROOT"] = packageRoot
-                p.environment = env
-                let err = Pipe()
-                p.standardError = err
-                p.standardOutput = Pipe()
-                try p.run()
+                let (p, err) = try launch(["validate", "--preset", "ci", "\(key)=\(value)"], executable: exe)
                 let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
                 p.waitUntilExit()
                 #expect(p.terminationReason == .exit, "\(paper) \(key)=\(value): killed by signal \(p.terminationStatus)\n\(text)")

@@ -51,7 +51,6 @@ struct Config: PaperConfig {
         try vowels.validate()
         try co2.validate()
         try recall.validate()
-        try requireConfig(!exactLengths.isEmpty && exactLengths.allSatisfy { $0 >= 1 }, "exact_lengths", exactLengths, "must be lengths of at least 1")
         try requireConfig(recallPairs >= 1 && recallPairs <= recallKeys, "recall_pairs", recallPairs, "must be in 1…recall_keys (\(recallKeys))")
         try requireConfig(recallTestCases >= 1, "recall_test_cases", recallTestCases, "must be at least 1")
         for (k, v) in [("stream_d_model", streamDModel), ("stream_heads", streamHeads), ("d_model", dModel), ("heads", heads),

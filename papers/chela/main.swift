@@ -183,8 +183,8 @@ enum Mechanism: String, CaseIterable {
         case .chela: return "CHELA layer"
         }
     }
-    /// How its memory grows with L, for deciding whether the next length fits.
-    var memoryPower: Double { self == .softmax ? 2 : 1 }
+    /// How its memory and time grow with L, for deciding whether the next length fits.
+    var growthPower: Double { self == .softmax ? 2 : 1 }
     func block(_ c: ModelConfig, length: Int, rng: inout RNG) -> SequenceBlock {
         switch self {
         case .softmax: return AttentionBlock(.softmax, config: c, rng: &rng)
@@ -212,8 +212,8 @@ func scalingWithLength(_ config: Config, _ run: Run) throws -> ReportSection {
         for l in config.scalingLengths.sorted() {
             if let last = points[m]?.last {
                 let growth = Double(l) / Double(last.l)
-                let bytes = Double(last.peak) * Foundation.pow(growth, m.memoryPower)
-                let seconds = last.training * Foundation.pow(growth, m.memoryPower)
+                let bytes = Double(last.peak) * Foundation.pow(growth, m.growthPower)
+                let seconds = last.training * Foundation.pow(growth, m.growthPower)
                 if bytes > limitBytes || seconds > config.scalingTimeLimitS {
                     skipped[m] = "from L = \(l): would need ≈ \(formatNumber(bytes / 1e9, significantDigits: 2)) GB and \(formatNumber(seconds, significantDigits: 2)) s"
                     break
@@ -300,17 +300,22 @@ func scalingWithLength(_ config: Config, _ run: Run) throws -> ReportSection {
 
 // MARK: 3. ListOps
 
+/// How many rows of `logits` (N, K) have their largest entry (the first, on ties) at `targets`.
+func correctPredictions(_ logits: Tensor, _ targets: [Int32]) -> Int {
+    let k = logits.shape[1]
+    return targets.indices.filter { i in
+        var best = 0
+        for j in 1..<k where logits.data[i * k + j] > logits.data[i * k + best] { best = j }
+        return Int32(best) == targets[i]
+    }.count
+}
+
 /// The test accuracy (%) of a classifier, in batches.
 func classificationAccuracy(_ model: SequenceModel, _ set: SequenceSet, batch: Int) -> Double {
     var correct = 0
     for start in stride(from: 0, to: set.count, by: batch) {
         let b = set.batch(Array(start..<min(set.count, start + batch)))
-        let logits = noGrad { model.classify(b) }
-        let k = logits.shape[1]
-        for i in 0..<b.count {
-            let row = (0..<k).map { logits.data[i * k + $0] }
-            if Int32(row.indices.max { row[$0] < row[$1] }!) == b.labels[i] { correct += 1 }
-        }
+        correct += correctPredictions(noGrad { model.classify(b) }, b.labels)
     }
     return 100 * Double(correct) / Double(set.count)
 }
@@ -468,12 +473,7 @@ func recallAccuracy(_ model: SequenceModel, _ set: SequenceSet, batch: Int) -> D
     var correct = 0, total = 0
     for start in stride(from: 0, to: set.count, by: batch) {
         let (logits, targets) = noGrad { model.recallLogits(set.batch(Array(start..<min(set.count, start + batch)))) }
-        let k = logits.shape[1]
-        for i in targets.indices {
-            var best = 0
-            for j in 1..<k where logits.data[i * k + j] > logits.data[i * k + best] { best = j }
-            if Int32(best) == targets[i] { correct += 1 }
-        }
+        correct += correctPredictions(logits, targets)
         total += targets.count
     }
     return 100 * Double(correct) / Double(max(total, 1))

@@ -61,7 +61,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try requireConfig(!shortKernels.isEmpty && shortKernels.allSatisfy { $0 >= 1 && $0 <= 64 }, "\(p).short_kernels", shortKernels,
                           "must be one or more kernel lengths in 1…64")
         try requireConfig(chunkSize >= 1, "\(p).chunk_size", chunkSize, "must be at least 1")
-        try requireConfig(chunkSize, "\(p).chunk_size", in: 1...1_048_576)
+        try requireConfig(chunkSize <= 1_048_576, "\(p).chunk_size", chunkSize, "must be at most 1048576")
         try requireConfig(longKernelStd > 0 && longKernelStd <= 10, "\(p).long_kernel_std", longKernelStd, "must be in (0, 10]")
         try requireConfig(squashLambda >= 0 && squashLambda <= 10, "\(p).squash_lambda", squashLambda, "must be in [0, 10]")
         try requireConfig(smoothWindow >= 1 && smoothWindow <= 1023 && smoothWindow % 2 == 1, "\(p).smooth_window", smoothWindow, "must be odd, in 1…1023")
