@@ -3,7 +3,7 @@
 // never asserts: timings are noisy on a shared 2-core VM, so each workload alternates ours and
 // PyTorch for a few rounds.
 //
-//   bench [limits] [train] [full] [hilsenbek] [decode] [aaren] [chela] [--quick] [--rounds N] [--threads N]
+//   bench [limits] [train] [full] [hilsenbek] [decode] [aaren] [chela] [block] [--quick] [--rounds N] [--threads N]
 //         [--no-peer] [--profile] [--contexts 1k,64k,...] [--dims 64,128]
 //
 // No workload named: all of them (--quick: limits, train and decode, smaller). The machine
@@ -14,6 +14,7 @@
 import Dispatch
 import Foundation
 import Aaren
+import BlockTransformer
 import Hilsenbek
 import Replicate
 
@@ -32,7 +33,7 @@ struct Options {
     var contexts: [Int]?
     var dims: [Int]?
 
-    static let all = ["limits", "train", "full", "hilsenbek", "decode", "aaren", "chela"]
+    static let all = ["limits", "train", "full", "hilsenbek", "decode", "aaren", "chela", "block"]
 
     static func parse(_ args: [String]) -> Options {
         var o = Options()
@@ -52,7 +53,7 @@ struct Options {
         }
         while i < args.count {
             switch args[i] {
-            case "limits", "train", "full", "hilsenbek", "decode", "aaren", "chela": o.workloads.insert(args[i])
+            case "limits", "train", "full", "hilsenbek", "decode", "aaren", "chela", "block": o.workloads.insert(args[i])
             case "--full": o.workloads.formUnion(["train", "full"])   // the old flag
             case "--quick": o.quick = true
             case "--no-peer": o.peer = false
@@ -66,7 +67,7 @@ struct Options {
                     fail("--dims: the decode kernel takes head dims that are multiples of 8 (8 floats per SIMD lane group), got \(bad)")
                 }
             case "-h", "--help":
-                print("usage: bench [limits] [train] [full] [hilsenbek] [decode] [aaren] [chela] [--quick] [--rounds N] [--threads N] [--no-peer] [--profile] [--contexts 1k,64k,...] [--dims 64,128]")
+                print("usage: bench [limits] [train] [full] [hilsenbek] [decode] [aaren] [chela] [block] [--quick] [--rounds N] [--threads N] [--no-peer] [--profile] [--contexts 1k,64k,...] [--dims 64,128]")
                 exit(0)
             default: fail("unknown argument \(args[i]) (try --help)")
             }
@@ -739,6 +740,62 @@ func benchChela(lengths: [Int], rounds: Int, torch: (python: String, version: St
     if torch != nil && (attentionPeer.isEmpty || convPeer.isEmpty) { print("  (a PyTorch peer gave no timings: those rows are ours only)") }
 }
 
+// MARK: - Workload 7: Block Transformer decoding (papers/blocktransformer)
+
+struct BlockPeerReply: Decodable { let model: String; let batch: Int; let seconds: [Double]; let cache_bytes: Int }
+
+/// Greedy generation, decode-heavy (prompt context/16, the rest generated), of the paper's
+/// equal-parameter pair (vanilla 4 × 128 against 2 + 2 × 128, L_B 4, prefix 2), untrained (speed
+/// does not depend on the weights), ours against the same models with KV caches in PyTorch.
+func benchBlockDecode(batch: Int, context: Int, rounds: Int, torch: (python: String, version: String)?, root: String, dramBest: Double) {
+    let prompt = context / 16, generated = context - prompt, vocab = 65
+    var c = BlockConfig()
+    c.nEmbd = 128; c.nHead = 4; c.blockLayers = 2; c.tokenLayers = 2; c.maxContext = context
+    let vanilla = GPT(GPTConfig(vocabSize: vocab, blockSize: context, nLayer: 4, nHead: 4, nEmbd: 128), seed: 1)
+    let block = BlockTransformer(c, vocabSize: vocab, seed: 1)
+    print("\nBlock Transformer decoding: batch \(batch), prompt \(prompt) + \(generated) generated, greedy, float32, generated tokens/s (prefill included)")
+    print("  ours: papers/blocktransformer (GPT.prefill/step with KVCache; the block model's generate) on \(threadsText); PyTorch: the same models and caches, F.scaled_dot_product_attention (bench/peers/block_decode.py)")
+    print("  KV read/token: keys and values one generated token reads across the batch (notes §4); GB/s and %DRAM: that traffic at the measured rate, against \(f(dramBest)) GB/s")
+    var peer: [String: [Double]] = [:]
+    if let torch, let lines = runPeerScript(torch, root: root, script: "block_decode.py",
+                                             args: ["--vocab", "\(vocab)", "--width", "128", "--heads", "4", "--layers", "4", "--block-layers", "2",
+                                                    "--token-layers", "2", "--block-length", "4", "--prefix", "2", "--batch", "\(batch)",
+                                                    "--prompt", "\(prompt)", "--generate", "\(generated)", "--repeats", "\(rounds)"]) {
+        for line in lines {
+            if let r = try? JSONDecoder().decode(BlockPeerReply.self, from: Data(line.utf8)) { peer[r.model] = r.seconds }
+        }
+        if peer.isEmpty { print("  PyTorch peer block_decode.py failed: ours only") }
+    }
+    var rng = RNG(seed: 3)
+    let prompts = (0..<(batch * prompt)).map { _ in Int32(rng.nextInt(below: vocab)) }
+    _ = generate(vanilla, prompts: Array(prompts.prefix(8)), batch: 1, count: 8)   // first-touch warm-up
+    let reads = kvBytesReadPerToken(vanillaLayers: 4, c, prompt: prompt, generated: generated)
+    print("  model   |  ours tok/s  KV read/token MB    GB/s  %DRAM | torch tok/s | ours/torch (tok/s)")
+    var ours: [String: Double] = [:]
+    for (name, bytes) in [("vanilla", reads.vanilla), ("block", reads.block)] {
+        var times: [Double] = []
+        for _ in 0..<rounds {
+            let g = name == "vanilla" ? generate(vanilla, prompts: prompts, batch: batch, count: generated)
+                                      : block.generate(prompts: prompts, batch: batch, count: generated)
+            times.append(g.totalSeconds)
+        }
+        let rate = Double(batch * generated) / median(times)
+        ours[name] = rate
+        let perToken = bytes * Double(batch), gbs = perToken * rate / Double(batch) / 1e9
+        var line = "  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) | \(pad(f(rate, 0), 11)) \(pad(f(perToken / 1e6, 2), 17)) \(pad(f(gbs), 7)) \(pad(f(100 * gbs / dramBest, 0) + "%", 6))"
+        if let theirs = peer[name] {
+            let r = Double(batch * generated) / median(theirs)
+            line += " | \(pad(f(r, 0), 11)) | \(pad(f(rate / r, 2), 17))×"
+        } else { line += " |           — |                 —" }
+        print(line)
+    }
+    if let v = ours["vanilla"], let b = ours["block"] {
+        var line = "  block/vanilla: ours \(f(b / v, 2))×"
+        if let pv = peer["vanilla"], let pb = peer["block"] { line += ", PyTorch \(f(median(pv) / median(pb), 2))×" }
+        print(line)
+    }
+}
+
 // MARK: - Main
 
 let options = Options.parse(Array(CommandLine.arguments.dropFirst()))
@@ -789,5 +846,9 @@ if w.contains("aaren") {
 if w.contains("chela") {
     benchChela(lengths: options.quick ? [4096, 16384] : [4096, 16384, 65536], rounds: options.rounds ?? (options.quick ? 2 : 3),
                torch: torch, root: root, peakAll: peakAll, dramBest: dram.allBest)
+}
+if w.contains("block") {
+    benchBlockDecode(batch: options.quick ? 16 : 64, context: options.quick ? 1024 : 2048, rounds: options.rounds ?? (options.quick ? 1 : 2),
+                     torch: torch, root: root, dramBest: dram.allBest)
 }
 print("\ntotal \(f(now() - started, 0)) s")

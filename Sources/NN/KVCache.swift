@@ -24,14 +24,18 @@ public final class KVCache {
     public var bytes: Int { 2 * keys.count * batch * heads * capacity * headDim * MemoryLayout<Float>.size }
 
     public func reset() { length = 0 }
-    func advance() { length += 1 }
+    /// Marks `n` more positions filled, after every layer has stored them.
+    public func advance(by n: Int = 1) {
+        precondition(length + n <= capacity, "KV cache of \(capacity) positions cannot take \(n) more after \(length)")
+        length += n
+    }
 }
 
 extension CausalSelfAttention {
     /// One decoding step: `x` (B, C) is the layer-normed input at position `cache.length`;
     /// its key and value are appended to layer `layer` of the cache and the query attends to
     /// positions 0...length. Returns (B, C) after `c_proj`.
-    func step(_ x: Tensor, cache: KVCache, layer: Int) -> Tensor {
+    public func step(_ x: Tensor, cache: KVCache, layer: Int) -> Tensor {
         let b = x.shape[0], c = x.shape[1], d = c / nHead, pos = cache.length
         let qkv = cAttn(x)                                               // (B, 3C)
         let kc = cache.keys[layer].pointer, vc = cache.values[layer].pointer, p = qkv.data
@@ -65,6 +69,28 @@ extension CausalSelfAttention {
         }
         return cProj(out)
     }
+
+    /// The prompt's pass from an empty cache: `x` (B, T, C) is the layer-normed input at
+    /// positions 0..<T; their keys and values go to layer `layer` of the cache and the result,
+    /// (B, T, C) after `c_proj`, is the full forward pass's (`callAsFunction`) in eval mode.
+    public func prefill(_ x: Tensor, cache: KVCache, layer: Int) -> Tensor {
+        let b = x.shape[0], t = x.shape[1], c = x.shape[2], d = c / nHead
+        precondition(cache.length == 0 && t <= cache.capacity && b == cache.batch,
+                     "prefill of \(t) positions needs an empty cache of batch \(b) (has \(cache.length) of \(cache.capacity), batch \(cache.batch))")
+        let qkv = cAttn(x)                                               // (B, T, 3C)
+        let kc = cache.keys[layer].pointer, vc = cache.values[layer].pointer, p = qkv.data
+        let rowStride = cache.capacity * d
+        for bi in 0..<b {
+            for h in 0..<nHead {
+                for ti in 0..<t {
+                    let row = (bi * nHead + h) * rowStride + ti * d, src = p + (bi * t + ti) * 3 * c + h * d
+                    (kc + row).update(from: src + c, count: d)
+                    (vc + row).update(from: src + 2 * c, count: d)
+                }
+            }
+        }
+        return cProj(causalSelfAttention(qkv, heads: nHead))
+    }
 }
 
 extension GPT {
@@ -96,6 +122,26 @@ extension GPT {
             }
             cache.advance()
             return matmul(lnF(x), wte.weight, transposeB: true)
+        }
+    }
+
+    /// Logits (B, V) for the token after the prompts `tokens` (B, T) fed from an empty cache in
+    /// one pass (the prefill), which leaves their keys and values in `cache`; the last row of
+    /// the full forward pass, and what T calls of `step` would give.
+    public func prefill(_ tokens: [Int32], batch: Int, cache: KVCache) -> Tensor {
+        precondition(supportsKVCache, "this GPT has layers without a KV-cache step")
+        let t = tokens.count / batch
+        precondition(t >= 1 && t * batch == tokens.count && t <= config.blockSize, "prefill of \(tokens.count) tokens for batch \(batch)")
+        return noGrad {
+            var x = wte(tokens, shape: [batch, t]) + wpe((0..<Int32(t)).map { $0 }, shape: [t])   // (B, T, C)
+            for (i, block) in blocks.enumerated() {
+                let attn = block.attn as! CausalSelfAttention
+                x = x + attn.prefill(block.ln1(x), cache: cache, layer: i)
+                x = x + block.mlp(block.ln2(x))
+            }
+            cache.advance(by: t)
+            let last = x.slice(axis: 1, (t - 1)..<t).reshape([batch, config.nEmbd])
+            return matmul(lnF(last), wte.weight, transposeB: true)
         }
     }
 }

@@ -145,6 +145,55 @@ func onlyRunDir(_ runs: String, paper: String) throws -> String {
         #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/data/listops.h5")).count == data.count / 3, "the damaged file was rewritten")
     }
 
+    /// A Block Transformer run small enough for a test: both models, one sweep point, a one-cell grid.
+    static let tinyBlock = ["--preset", "ci", "--threads", "2", "--seeds", "1", "max_iters=6", "eval_windows=4", "sweep_block_lengths=4",
+                            "throughput_batches=2", "throughput_contexts=64", "short_fraction=8", "small_batch=0", "checkpoint_interval=3"]
+
+    /// The block model, trained briefly, loaded into the independent PyTorch model of
+    /// papers/blocktransformer/reference/check_pytorch.py: same contexts, logits and loss; its own
+    /// KV-cached greedy generation gives our tokens (block and vanilla) and agrees with its
+    /// cache-free forward pass.
+    @Test(.enabled(if: torchPython != nil && packageExecutable("blocktransformer") != nil, "no torch python or no blocktransformer binary"))
+    func blockTransformerAgreesWithPyTorch() throws {
+        let runs = try temporaryDirectory("block-torch")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let r = try runToEnd(["run", "--runs", runs] + Self.tinyBlock, executable: packageExecutable("blocktransformer")!)
+        try #require(r.status == 0, "\(r.log)")
+        let dir = try onlyRunDir(runs, paper: "blocktransformer")
+        let (status, text) = try runPyTorchCheck(paper: "blocktransformer", dir + "/seed-1/block")
+        #expect(status == 0, "\(text)")
+        #expect(text.contains("logits (1, 15, 4, 65)") && text.contains("greedy"), "logits or generation not compared:\n\(text)")
+    }
+
+    /// Bad Block Transformer inputs: one clear error each, before anything is written; a
+    /// truncated checkpoint found on resume is set aside and the previous one used.
+    @Test(.enabled(if: packageExecutable("blocktransformer") != nil, "blocktransformer not built"))
+    func blockTransformerRefusesBadInput() throws {
+        let runs = try temporaryDirectory("block-bad")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let exe = packageExecutable("blocktransformer")!
+        for (overrides, message) in [(["block.n_embd=130"], "must be a multiple of n_head (4) and of block_length (4)"),
+                                     (["block.block_length=0"], "config key \"block.block_length\" = 0"),
+                                     (["throughput_contexts=100"], "must be multiples of short_fraction × block_length (32)"),
+                                     (["score_from=2"], "must be at least the largest block length (4)"),
+                                     (["sweep_block_lengths=3"], "must divide block_size (64)"),
+                                     (["block_size=4096"], "at most block.max_context (2048)")] {
+            let r = try runToEnd(["run", "--runs", runs] + Self.tinyBlock + overrides, executable: exe)
+            #expect(r.status != 0 && r.log.contains(message), "\(overrides): \(r.log)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: runs + "/blocktransformer"), "a refused config left a run folder")
+        let ok = try runToEnd(["run", "--runs", runs] + Self.tinyBlock, executable: exe)
+        try #require(ok.status == 0, "\(ok.log)")
+        let dir = try onlyRunDir(runs, paper: "blocktransformer")
+        try FileManager.default.removeItem(atPath: dir + "/report.md")
+        let path = dir + "/seed-1/block/checkpoint.h5"
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: path))
+        let again = try runToEnd(["run", "--runs", runs] + Self.tinyBlock, executable: exe)
+        #expect(again.status == 0 && again.log.contains("warning:") && again.log.contains(path + ".damaged"), "\(again.log)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/report.md"))
+    }
+
     /// A typo in a claim's metric is an error naming the claim and the nearest recorded metric, not a
     /// verdict quietly turned into "not measured".
     @Test(.enabled(if: packageExecutable("_template") != nil, "_template not built"))
