@@ -32,6 +32,10 @@ public final class KVCache {
 }
 
 extension CausalSelfAttention {
+    /// How many bytes of attention scores a prefill holds at once (sequences go through in
+    /// groups that fit); a variable so that a test can force the grouping.
+    nonisolated(unsafe) public static var prefillScoreBytes = 256 << 20
+
     /// One decoding step: `x` (B, C) is the layer-normed input at position `cache.length`;
     /// its key and value are appended to layer `layer` of the cache and the query attends to
     /// positions 0...length. Returns (B, C) after `c_proj`.
@@ -89,7 +93,13 @@ extension CausalSelfAttention {
                 }
             }
         }
-        return cProj(causalSelfAttention(qkv, heads: nHead))
+        // The attention of a long prompt materialises (H, T, T) scores per sequence: a batch of
+        // them at once (128 × 4 × 1920² floats = 7.5 GB) would bound memory, not time, so the
+        // sequences go through in groups whose scores fit in 256 MiB.
+        let group = max(1, Self.prefillScoreBytes / max(1, nHead * t * t * MemoryLayout<Float>.size))
+        guard b > group else { return cProj(causalSelfAttention(qkv, heads: nHead)) }
+        let parts = stride(from: 0, to: b, by: group).map { causalSelfAttention(qkv.slice(axis: 0, $0..<min(b, $0 + group)), heads: nHead) }
+        return cProj(concat(parts, axis: 0))
     }
 }
 

@@ -99,7 +99,7 @@ func replicate(_ config: Config, _ run: Run) throws {
     let trained = try training(config, run, data)
     var sections = [trained.section, positionLosses(config, run, trained), try sweep(config, run, data, trained)]
     let grid = try throughput(config, run, trained.vanilla, trained.block)
-    sections += [grid, kvAccounting(config, run, data.vocabSize), lossMatched()]
+    sections += [grid, kvAccounting(config, run, data.vocabSize), lossMatched(config, run)]
     try writeInspection(config, run, data, trained.vanilla, trained.block)
     try run.writeMetrics()
     try run.writeReport(
@@ -385,7 +385,7 @@ func throughput(_ config: Config, _ run: Run, _ vanilla: GPT, _ block: BlockTran
 
     try Figure(title: "block model throughput / vanilla's", xLabel: "batch × context (tokens)", yLabel: "ratio", logX: true,
                series: ratioSeries.sorted { $0.key < $1.key }.map { Series(name: $0.key + "-heavy", x: $0.value.map(\.0), y: $0.value.map(\.1), style: .points) },
-               hLines: [ReferenceLine(label: "equal", y: 1)])
+               hLines: [ReferenceLine(label: "equal", y: 1)], legend: .outsideRight)   // the largest cells sit top right
         .render(to: run.figuresDir + "/throughput_ratio.png")
     try Figure(title: "generated tokens/s at context \(longest)", xLabel: "batch", yLabel: "tokens/s", logX: true, logY: true,
                series: perBatch.sorted { $0.key < $1.key }.map { Series(name: $0.key, x: $0.value.map(\.0), y: $0.value.map(\.1), style: .linesPoints) })
@@ -459,11 +459,26 @@ func kvAccounting(_ config: Config, _ run: Run, _ vocab: Int) -> ReportSection {
 
 // MARK: 3c. Loss-matched throughput
 
-func lossMatched() -> ReportSection {
-    ReportSection(title: "3c. Loss-matched throughput (not measured)", markdown: """
-        The paper's headline 10–20× compares a block model 2–3× larger, trained to vanilla's loss. A block model large enough \
-        to match the vanilla model's loss here would need a further training run several times this budget on 2 cores; this \
-        replication measures the equal-parameter comparison only, and the claim is marked "not measured".
+func lossMatched(_ config: Config, _ run: Run) -> ReportSection {
+    let m = run.flatMetrics
+    let b = config.throughputBatches.max()!, c = config.throughputContexts.max()!
+    let delta = m["delta_val_loss.block_minus_vanilla"] ?? .nan
+    guard delta <= 0, let ratio = m["throughput_ratio.decode.b\(b).c\(c)"] else {
+        return ReportSection(title: "3c. Loss-matched throughput (not measured)", markdown: """
+            The paper's headline 10–20× compares a block model 2–3× larger, trained to vanilla's loss. Here the block model is \
+            \(formatNumber(delta, significantDigits: 3)) nats worse at equal parameters; one large enough to match vanilla's loss \
+            would need a further training run several times this budget on 2 cores, so the claim is marked "not measured".
+            """)
+    }
+    // A block model that is no worse needs no enlarging: a smaller one that only matched vanilla would be faster still.
+    run.record("throughput_ratio.loss_matched", ratio)
+    return ReportSection(title: "3c. Throughput at equal or better loss", markdown: """
+        The paper's headline 10–20× compares a block model 2–3× larger, trained to vanilla's loss, because at its scale the \
+        equal-parameter block model is worse. Here it is not: its validation loss is \(formatNumber(-delta, significantDigits: 3)) \
+        nats below vanilla's (mean over seeds, section 1), so the equal-parameter pair already compares the block model at \
+        equal or better perplexity, and its decode-heavy throughput ratio at the grid's largest cell (batch \(b), context \(c)), \
+        \(formatNumber(ratio, significantDigits: 3))×, is a lower bound on the loss-matched gain on this CPU (the claim's \
+        metric). The paper's 10–20× is measured on an H100 at the largest batch that fits: not comparable.
         """)
 }
 
