@@ -5,6 +5,9 @@
 PAPER  ?= nanogpt
 PRESET ?= default
 ARGS   ?=
+SEEDS  ?=
+GRID   ?=
+SUBMIT ?= 1
 PAPERS := $(sort $(patsubst papers/%/main.swift,%,$(wildcard papers/*/main.swift)))
 APT_PACKAGES := libhdf5-dev hdf5-tools libpng-dev gnuplot-nox libopenblas-dev libfftw3-dev curl unzip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -14,7 +17,7 @@ SWIFT_FLAGS := --manifest-cache none
 SWIFT_BUILD := swift build -c release $(SWIFT_FLAGS)
 export REPLICATE_SWIFT_VERSION := $(shell swift --version 2>/dev/null | head -n 1)
 
-.PHONY: setup data build replicate list test unit check check-blas bless bench bench-setup new-paper clean help fuzz
+.PHONY: setup data build replicate list test unit check check-blas test-slurm bless bench bench-setup new-paper clean help fuzz sweep merge
 
 help:
 	@echo "make replicate PAPER=<paper> [PRESET=<preset>] [ARGS='key=value ...']   train/benchmark, write runs/<paper>/<run>/"
@@ -22,6 +25,8 @@ help:
 	@echo "make unit | check  either half of make test;  make bless PAPER=...  re-bless a ci baseline"
 	@echo "make fuzz [CASES=N] the readers and the override parser on N mutated inputs each (default 1000000)"
 	@echo "make bench [ARGS=...] | bench-setup   speed against PyTorch (bench-setup: the torch venv)"
+	@echo "make sweep PAPER=... [PRESET=...] SEEDS=1-10 [GRID='key=a,b ...'] [SUBMIT=0]   a Slurm job array, one run folder per task"
+	@echo "make merge PAPER=... RUNS=<sweep folder>   join the finished tasks into one run folder and report"
 	@echo "make list | data | setup | clean | new-paper NAME=..."
 	@echo ""
 	@echo "papers and presets (<paper> --help lists every config key):"
@@ -74,7 +79,7 @@ list: build
 	@for p in $(PAPERS); do .build/release/$$p presets; done
 
 # Unit tests, then every paper's ci preset against its blessed baseline.
-test: unit check check-blas
+test: unit check check-blas test-slurm
 
 unit: setup
 	$(call fresh,debug)
@@ -101,6 +106,20 @@ check: build
 # that only this machine's kernel meets fails here.
 check-blas: build
 	@OPENBLAS_CORETYPE=Prescott $(MAKE) --no-print-directory check
+
+# Sweeps over a Slurm cluster: one array task per (grid point, seed), one run folder each;
+# merge joins the finished ones into the run folder one process would have written.
+sweep: build
+	.build/release/$(PAPER) sweep --preset $(PRESET) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(GRID),--grid "$(GRID)") --submit $(SUBMIT) $(ARGS)
+
+merge: build
+	@test -n "$(RUNS)" || { echo "usage: make merge PAPER=<paper> RUNS=<sweep folder, or run folders>"; exit 2; }
+	.build/release/$(PAPER) merge $(RUNS) $(ARGS)
+
+# A one-node Slurm on this machine (root; installs slurm-wlm munge), a sweep, a requeue, merges
+# equal to one process. Skips, saying why, where Slurm cannot run.
+test-slurm: build
+	bash tools/slurm/test.sh
 
 # The only way a baseline is rewritten.
 bless: build

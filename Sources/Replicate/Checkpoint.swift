@@ -79,7 +79,7 @@ public enum Checkpoint {
             let model0 = try f.stringAttribute("model")
             guard model0 == target.modelName else { throw fail("written for model \"\(model0)\", not \"\(target.modelName)\"") }
             let saved = try f.stringAttribute("config")
-            guard saved == target.configJSON else {
+            guard saved == target.configJSON || target.taskConfigs?.contains(saved) == true else {
                 throw fail("written with another config; delete it or start a new run.\n  checkpoint: \(saved)\n  this run:   \(target.configJSON)")
             }
             let threads = try f.intAttribute("threads")

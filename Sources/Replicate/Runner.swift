@@ -21,7 +21,7 @@ public struct Paper<Config: PaperConfig>: Sendable {
 
 /// One invocation's output folder and what is measured in it.
 ///
-/// Layout: `runs/<paper>/<preset>-<commit>[-dirty]-s<seed>[-<overrides hash>][-<n>]/` with
+/// Layout: `runs/<paper>/<preset>-<commit>[-dirty]-s<seeds>[-<overrides>-<hash>][-<n>]/` with
 /// `config.json`, `metrics.json` (flat, means over seeds; what `make check` compares),
 /// `metrics.h5` (every scalar and series, per seed), `seed-<s>/` (checkpoint.h5,
 /// activations.h5), `figures/`, `report.md`, `report.html`. A finished run folder is never
@@ -40,6 +40,9 @@ public final class Run: @unchecked Sendable {
     public private(set) var series: [(seed: UInt64?, name: String, x: [Double], y: [Double])] = []
     /// Scalars that do not depend on a seed (parameter counts, derived numbers).
     public private(set) var shared: [String: Double] = [:]
+    /// Set when this run merges sweep tasks (`merge`): their configs, which every checkpoint
+    /// copied from their folders was written with.
+    var taskConfigs: Set<String>?
     let started = Date()
 
     init(paper: String, preset: String, dir: String, root: String, configJSON: String, provenance: Provenance) {
@@ -57,7 +60,7 @@ public final class Run: @unchecked Sendable {
     /// The checkpoint of seed `seed` (and model `part`), as the training loop wants it.
     public func checkpoint(seed: UInt64, part: String? = nil, model: String) throws -> CheckpointTarget {
         CheckpointTarget(path: try seedDir(seed, part: part) + "/checkpoint.h5", modelName: model, configJSON: configJSON,
-                         provenance: provenance)
+                         provenance: provenance, taskConfigs: taskConfigs)
     }
 
     /// `activations.h5` of seed `seed` (and model `part`).
@@ -151,6 +154,8 @@ public final class Run: @unchecked Sendable {
 ///     <paper> check [--baseline FILE]    run the ci preset, compare with expected/ci.json
 ///     <paper> bless                      run the ci preset, rewrite expected/ci.json
 ///     <paper> compare RUN_DIR [--baseline FILE]
+///     <paper> sweep [--preset P] [--seeds 1-10] [--grid "k=a,b ..."] [--submit 0] [key=value ...]
+///     <paper> merge SWEEP_DIR | RUN_DIR... [--partial 1]
 public func runMain<C: PaperConfig>(_ paper: Paper<C>) -> Never {
     do {
         try dispatch(paper, Array(CommandLine.arguments.dropFirst()))
@@ -175,9 +180,11 @@ func dispatch<C: PaperConfig>(_ paper: Paper<C>, _ args: [String]) throws {
         if a.hasPrefix("--") {
             guard !rest.isEmpty else { throw ReplicateError("option \(a) needs a value") }
             options[String(a.dropFirst(2))] = rest.removeFirst()
-        } else if a.contains("=") { overrides.append(a) } else { positional.append(a) }
+        } else if a.contains("=") && !(command == "merge" && FileManager.default.fileExists(atPath: a)) {
+            overrides.append(a)   // a run folder's name holds its overrides: merge's folders are paths first
+        } else { positional.append(a) }
     }
-    let known: Set = ["preset", "seeds", "threads", "runs", "baseline"]
+    let known: Set = ["preset", "seeds", "threads", "runs", "baseline", "finished", "grid", "submit", "cpus", "time", "mem", "partial"]
     if let bad = options.keys.first(where: { !known.contains($0) }) {
         throw ReplicateError("unknown option --\(bad); options: \(known.sorted().map { "--" + $0 }.joined(separator: " "))")
     }
@@ -194,9 +201,22 @@ func dispatch<C: PaperConfig>(_ paper: Paper<C>, _ args: [String]) throws {
         for p in paper.presets { try checkRoundTrip(p.config, preset: p.name) }
         for p in paper.presets { print("\(paper.name) \(p.name): \(p.about)\n    \(canonicalJSON(p.config))") }
     case "run":
+        guard ["new", "skip"].contains(options["finished"] ?? "new") else {
+            throw ReplicateError("--finished takes new (a finished folder is never reused: start another) or skip (return it), got \(options["finished"]!)")
+        }
         let dir = try execute(paper, preset: options["preset"] ?? "default", overrides: overrides, seeds: options["seeds"],
-                              runsDir: options["runs"], root: root)
+                              runsDir: options["runs"], root: root, skipFinished: options["finished"] == "skip")
         print(dir)
+    case "sweep":
+        try sweep(paper, preset: options["preset"] ?? "default", overrides: overrides, options: options, root: root)
+    case "merge":
+        guard !positional.isEmpty else { throw ReplicateError("merge needs a sweep folder or run folders") }
+        guard overrides.isEmpty else {
+            throw ReplicateError("merge takes folders, not overrides (\(overrides.joined(separator: " "))): the tasks' configs are merged as they ran; no such folder?")
+        }
+        for dir in try merge(paper, positional, partial: (options["partial"] ?? "0") != "0", runsDir: options["runs"], root: root) {
+            print(dir)
+        }
     case "validate":
         // The config a `run` with these arguments would use, checked, printed; no run folder.
         let config = try resolveConfig(paper, preset: options["preset"] ?? "default", overrides: overrides, seeds: options["seeds"], root: root)
@@ -219,7 +239,7 @@ func dispatch<C: PaperConfig>(_ paper: Paper<C>, _ args: [String]) throws {
         guard let dir = positional.first else { throw ReplicateError("compare needs a run directory") }
         try compare(dir: dir, baselinePath: baselinePath)
     default:
-        throw ReplicateError("unknown command \"\(command)\"; commands: run, validate, presets, check, bless, compare")
+        throw ReplicateError("unknown command \"\(command)\"; commands: run, validate, presets, check, bless, compare, sweep, merge")
     }
 }
 
@@ -240,6 +260,8 @@ func usage<C: PaperConfig>(_ paper: Paper<C>) throws -> String {
                  "usage: \(paper.name) run [--preset P] [--seeds 1,2] [--threads N] [--runs DIR] [key=value ...]",
                  "       \(paper.name) validate [--preset P] [--seeds 1,2] [key=value ...]   (print the resolved config; nothing runs)",
                  "       \(paper.name) presets | check [--baseline FILE] | bless | compare RUN_DIR [--baseline FILE] | --help",
+                 "       \(paper.name) sweep [--preset P] [--seeds 1-10] [--grid \"key=a,b ...\"] [--cpus N] [--time MIN] [--mem MB] [--submit 0] [key=value ...]",
+                 "       \(paper.name) merge SWEEP_DIR | RUN_DIR... [--partial 1]   (join finished sweep tasks into one run and report)",
                  "", "presets:"]
     for p in paper.presets { lines.append("  \(p.name): \(p.about)") }
     lines += ["", "config keys (key=value; a key shared by two groups takes its path, e.g. train.max_iters), default preset's values:"]
@@ -290,23 +312,59 @@ func resolveConfig<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides:
     return config
 }
 
-/// Resolve the config, find or create the run folder, run the paper, write metrics.
+/// The run folder's name: preset, commit, seeds, and for a run that is not the preset as it
+/// stands, the overrides (shortened) and a hash of the config, so a sweep task's folder says
+/// which part of the work it holds.
+func runName(preset: String, commit: String, seeds: [UInt64], overrides: [String], seedListGiven: Bool, configJSON: String) -> String {
+    var name = "\(preset)-\(commit)-s\(seedRangeText(seeds, separator: "_"))"
+    if !overrides.isEmpty || seedListGiven {
+        let slug = String(overrides.joined(separator: "_").map { $0.isLetter || $0.isNumber || "._=,-".contains($0) ? $0 : "_" }.prefix(48))
+        name += (slug.isEmpty ? "" : "-" + slug) + "-" + String(sha256Hex(Array((configJSON + "\(seeds)").utf8)).prefix(8))
+    }
+    return name
+}
+
+/// Seeds as ranges: [1, 2, 3, 5] → "1-3,5" (with `separator` in place of the comma).
+func seedRangeText(_ seeds: [UInt64], separator: String = ",") -> String {
+    var parts: [String] = [], i = 0
+    while i < seeds.count {
+        var j = i
+        while j + 1 < seeds.count && seeds[j + 1] == seeds[j] + 1 { j += 1 }
+        parts.append(j >= i + 2 ? "\(seeds[i])-\(seeds[j])" : (i...j).map { "\(seeds[$0])" }.joined(separator: separator))
+        i = j + 1
+    }
+    return parts.joined(separator: separator)
+}
+
+/// Resolve the config, find or create the run folder, run the paper, write metrics. With
+/// `skipFinished`, a finished folder of the same name is returned as it is (a sweep task that
+/// already ran); `merging` copies finished sweep tasks' checkpoints in first (see `merge`).
 func execute<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [String], seeds seedList: String?,
-                             runsDir: String?, root: String) throws -> String {
-    let config = try resolveConfig(paper, preset: preset, overrides: overrides, seeds: seedList, root: root)
+                             runsDir: String?, root: String, skipFinished: Bool = false, merging: [TaskFolder] = [],
+                             config given: C? = nil) throws -> String {
+    let config: C
+    if let given {
+        try given.validate()
+        config = given
+    } else {
+        config = try resolveConfig(paper, preset: preset, overrides: overrides, seeds: seedList, root: root)
+    }
     let seeds = config.seeds
     let configJSON = canonicalJSON(config)
     let provenance = Provenance.current(seeds: seeds, threads: Parallel.threads, root: root)
-    var name = "\(preset)-\(provenance.shortCommit)-s\(seeds.first ?? 0)"
-    if !overrides.isEmpty || seedList != nil {
-        name += "-" + String(sha256Hex(Array((configJSON + "\(seeds)").utf8)).prefix(8))
-    }
+    let name = runName(preset: preset, commit: provenance.shortCommit, seeds: seeds, overrides: overrides,
+                       seedListGiven: seedList != nil, configJSON: configJSON)
     let parent = (runsDir ?? "\(root)/runs") + "/\(paper.name)"
     // Resume the newest unfinished folder of this name (same config); never touch a finished one.
-    var dir = "\(parent)/\(name)", n = 1
+    var dir = "\(parent)/\(name)", n = 1, finished: String?
     while FileManager.default.fileExists(atPath: dir + "/report.md") {
+        finished = dir
         n += 1
         dir = "\(parent)/\(name)-\(n)"
+    }
+    if skipFinished, let finished {
+        log("\(finished) is finished: nothing to do")
+        return finished
     }
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     let lock = try RunFolderLock(dir)
@@ -321,6 +379,10 @@ func execute<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [Stri
     try replaceAtomically(configPath) { try configJSON.write(toFile: $0, atomically: false, encoding: .utf8) }
     log("\(paper.name) [\(preset)] → \(dir)  (threads \(Parallel.threads), seeds \(seeds.map(String.init).joined(separator: ",")))")
     let run = Run(paper: paper.name, preset: preset, dir: dir, root: root, configJSON: configJSON, provenance: provenance)
+    if !merging.isEmpty {
+        try copyCheckpoints(from: merging, to: dir)
+        run.taskConfigs = Set(merging.map(\.configJSON))
+    }
     try paper.run(config, run)
     try run.writeMetrics()
     return dir

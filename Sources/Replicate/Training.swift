@@ -117,8 +117,13 @@ public struct CheckpointTarget: Sendable {
     public var modelName: String
     public var configJSON: String
     public var provenance: Provenance
-    public init(path: String, modelName: String, configJSON: String, provenance: Provenance) {
+    /// Set by `merge`: the configs of the sweep tasks whose run folders are being joined. The
+    /// checkpoint must then be a finished one, written by one of them (or this config): a
+    /// merge evaluates what the tasks trained and never trains.
+    public var taskConfigs: Set<String>?
+    public init(path: String, modelName: String, configJSON: String, provenance: Provenance, taskConfigs: Set<String>? = nil) {
         self.path = path; self.modelName = modelName; self.configJSON = configJSON; self.provenance = provenance
+        self.taskConfigs = taskConfigs
     }
 }
 
@@ -140,7 +145,12 @@ public func train(
     let optimizer = AdamW(model, lr: c.learningRate, weightDecay: c.weightDecay, beta1: c.beta1, beta2: c.beta2)
     let schedule = CosineSchedule(maxLR: c.learningRate, minLR: c.minLr, warmupIters: c.warmupIters, decayIters: c.lrDecayIters)
     var state = TrainState(step: 0, dataRNG: RNG(seed: seed), modelStreams: model.randomStreams, history: TrainHistory(), finished: false)
-    if let restored = try resume(checkpoint, model: model, optimizer: optimizer, label: label) {
+    let restored = try resume(checkpoint, model: model, optimizer: optimizer, label: label)
+    if checkpoint.taskConfigs != nil && restored?.finished != true {
+        throw ReplicateError("merge: \(checkpoint.path) is \(restored == nil ? "missing" : "unfinished") in the task folders; "
+            + "a merge never trains: finish (or rerun) the task that trains it")
+    }
+    if let restored {
         state = restored
         model.randomStreams = state.modelStreams
         if state.finished { return state.history }
@@ -208,8 +218,8 @@ public struct TrainingDiverged: Error, CustomStringConvertible {
 /// is an error, never a fallback.
 func resume(_ checkpoint: CheckpointTarget, model: some Trainable, optimizer: AdamW, label: String) throws -> TrainState? {
     let fm = FileManager.default
-    let previous = CheckpointTarget(path: Checkpoint.previousPath(checkpoint.path), modelName: checkpoint.modelName,
-                                    configJSON: checkpoint.configJSON, provenance: checkpoint.provenance)
+    var previous = checkpoint
+    previous.path = Checkpoint.previousPath(checkpoint.path)
     var damage: CheckpointDamage?
     if fm.fileExists(atPath: checkpoint.path) {
         do {

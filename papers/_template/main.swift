@@ -146,6 +146,6 @@ func replicate(_ config: Config, _ run: Run) throws {
 
 runMain(Paper<Config>(
     name: "_template", title: "Template: linear regression reaches the least-squares test error",
-    presets: [("ci", ci, "200 iterations, 1 seed (a few seconds, gated by make check)"),
-              ("default", Config(), "400 iterations, 3 seeds")],
+    presets: [("ci", ci, "200 iterations, 1 seed (~5 s, gated by make check)"),
+              ("default", Config(), "400 iterations, 3 seeds (~15 s)")],
     run: replicate))

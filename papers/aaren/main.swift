@@ -616,5 +616,5 @@ func recall(_ config: Config, _ run: Run) throws -> ReportSection {
 runMain(Paper<Config>(
     name: "aaren", title: "Aaren: attention as an RNN",
     presets: [("ci", ci, "small streaming (d 128, 2k tokens), 2 seeds, short training (~1 min, gated by make check)"),
-              ("default", Config(), "streaming at d_model 512 to 100k tokens, JapaneseVowels and CO2 with 5 seeds per model")],
+              ("default", Config(), "streaming at d_model 512 to 100k tokens, JapaneseVowels and CO2 with 5 seeds per model (~16 min on 2 cores)")],
     run: replicate))

@@ -516,5 +516,5 @@ func writeInspection(_ config: Config, _ run: Run, _ data: CharDataset, _ vanill
 runMain(Paper<Config>(
     name: "blocktransformer", title: "Block Transformer: global-to-local language modelling",
     presets: [("ci", ci, "60 updates, 2 seeds, a 2 × 2 throughput grid: gated by make check (~1 min)"),
-              ("default", Config(), "1500 updates × 3 seeds, the L_B sweep, the batch {1…128} × context {256, 1024, 2048} grid")],
+              ("default", Config(), "1500 updates × 3 seeds, the L_B sweep, the batch {1…128} × context {256, 1024, 2048} grid (~13 min on 2 cores)")],
     run: replicate))

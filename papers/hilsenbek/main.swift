@@ -267,5 +267,5 @@ func replicate(_ config: Config, _ run: Run) throws {
 runMain(Paper<Config>(
     name: "hilsenbek", title: "Hilsenbek 2024: the causal generative function in nanoGPT",
     presets: [("ci", ci, "all 7 variants × 100 iterations, 1 seed: a smoke run gated by make check (~1 min)"),
-              ("default", Config(), "nanoGPT's README CPU run (L4 H4 C128, 2000 iterations) for all 7 variants × 3 seeds")],
+              ("default", Config(), "nanoGPT's README CPU run (L4 H4 C128, 2000 iterations) for all 7 variants × 3 seeds (~37 min on 2 cores)")],
     run: replicate))

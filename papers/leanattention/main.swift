@@ -591,5 +591,5 @@ func replicate(_ config: Config, _ run: Run) throws {
 runMain(Paper<Config>(
     name: "leanattention", title: "LeanAttention: stream-K decode attention",
     presets: [("ci", ci, "exactness for G = 1…64, the schedule checks and the GPU model in full; a 4-point CPU timing grid (~1 min, gated by make check)"),
-              ("default", Config(), "the full CPU sweep: d 64/128 × B·H 1…32 × N 1k…512k within 8 GiB of K+V, plus everything in ci")],
+              ("default", Config(), "the full CPU sweep: d 64/128 × B·H 1…32 × N 1k…512k within 8 GiB of K+V, plus everything in ci (~3 min on 2 cores)")],
     run: replicate))

@@ -109,5 +109,5 @@ func replicate(_ config: Config, _ run: Run) throws {
 runMain(Paper<Config>(
     name: "nanogpt", title: "nanoGPT shakespeare_char baseline",
     presets: [("ci", ci, "200 iterations, 1 seed: a smoke run gated by make check (~30 s)"),
-              ("default", Config(), "the README's CPU run: L4 H4 C128, 2000 iterations, 3 seeds")],
+              ("default", Config(), "the README's CPU run: L4 H4 C128, 2000 iterations, 3 seeds (~6 min on 2 cores)")],
     run: replicate))
