@@ -43,6 +43,10 @@ public final class Run: @unchecked Sendable {
     /// Set when this run merges sweep tasks (`merge`): their configs, which every checkpoint
     /// copied from their folders was written with.
     var taskConfigs: Set<String>?
+    /// In a merge: the per-seed timings the tasks measured (seed → metric → value). A merged
+    /// run does not train, so its own clock would time checkpoint loading: a per-seed timing
+    /// recorded here takes the task's value instead.
+    var taskTimings: [UInt64: [String: Double]] = [:]
     let started = Date()
 
     init(paper: String, preset: String, dir: String, root: String, configJSON: String, provenance: Provenance) {
@@ -76,7 +80,9 @@ public final class Run: @unchecked Sendable {
 
     public var paperDir: String { "\(root)/papers/\(paper)" }
 
-    public func record(_ name: String, _ value: Double, seed: UInt64) { perSeed[seed, default: [:]][name] = value }
+    public func record(_ name: String, _ value: Double, seed: UInt64) {
+        perSeed[seed, default: [:]][name] = isTimingMetric(name) ? (taskTimings[seed]?[name] ?? value) : value
+    }
     public func record(_ name: String, _ value: Double) { shared[name] = value }
     public func recordSeries(_ name: String, x: [Double], y: [Double], seed: UInt64?) { series.append((seed, name, x, y)) }
 
@@ -382,6 +388,7 @@ func execute<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [Stri
     if !merging.isEmpty {
         try copyCheckpoints(from: merging, to: dir)
         run.taskConfigs = Set(merging.map(\.configJSON))
+        run.taskTimings = try taskTimings(merging)
     }
     try paper.run(config, run)
     try run.writeMetrics()

@@ -1,5 +1,6 @@
 import Foundation
 import HDF5
+import Reporting
 
 // Sweeps beyond one machine. `sweep` turns (preset × seeds × grid of overrides) into tasks, one
 // run folder each, and writes them as a Slurm job array; `merge` joins the finished task folders
@@ -365,6 +366,26 @@ func mergedRunsDir(_ paths: [String]) -> String {
     let first = URL(fileURLWithPath: paths[0]).standardizedFileURL
     return (fm.fileExists(atPath: first.path + "/config.json") ? first.deletingLastPathComponent().deletingLastPathComponent() : first.deletingLastPathComponent())
         .appendingPathComponent("merged").path
+}
+
+/// The per-seed timing scalars of the task folders' metrics.h5 (a task's values are in the
+/// order of its seeds), by seed.
+func taskTimings(_ folders: [TaskFolder]) throws -> [UInt64: [String: Double]] {
+    var out: [UInt64: [String: Double]] = [:]
+    for f in folders {
+        do {
+            let h5 = try H5File.open(f.dir + "/metrics.h5")
+            let seeds = try h5.intsAttribute("seeds").map { UInt64(bitPattern: $0) }
+            for name in try h5.children(of: "scalars") where isTimingMetric(name) {
+                let values = try h5.read("scalars/\(name)", as: Double.self).values
+                guard values.count == seeds.count else { continue }   // shared, or not every seed has it
+                for (s, v) in zip(seeds, values) { out[s, default: [:]][name] = v }
+            }
+        } catch {
+            throw ReplicateError("\(f.dir)/metrics.h5: cannot read the task's timings (\(error))")
+        }
+    }
+    return out
 }
 
 /// Copies every finished `checkpoint.h5` under the task folders' `seed-*/` into the merged run

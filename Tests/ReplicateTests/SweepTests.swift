@@ -101,6 +101,13 @@ struct SweepTests {
         let localDir = local.out.trimmingCharacters(in: .whitespacesAndNewlines)
         let a = try nonTimingMetrics(merged), b = try nonTimingMetrics(localDir)
         #expect(!a.isEmpty && a == b, "merged \(a)\nlocal \(b)")
+        // Per-seed timings are the tasks' (the merge itself trains nothing): their mean over the tasks.
+        let taskDirs = try FileManager.default.contentsOfDirectory(atPath: sweepDir + "/tasks/_template").map { sweepDir + "/tasks/_template/" + $0 }
+        let timing = try readMetrics(merged + "/metrics.json").filter { isTimingMetric($0.key) }
+        for (name, value) in timing {
+            let perTask = try taskDirs.compactMap { try readMetrics($0 + "/metrics.json")[name] }
+            if perTask.count == 3 { #expect(abs(value - perTask.reduce(0, +) / 3) <= 1e-12 * max(1, abs(value)), "\(name): \(value) vs the tasks' \(perTask)") }
+        }
         #expect(URL(fileURLWithPath: merged).lastPathComponent == URL(fileURLWithPath: localDir).lastPathComponent,
                 "the merged folder is named as the one-process run's")
         // The claims' rows (each ends in its verdict) and the verdict summary.
@@ -108,6 +115,8 @@ struct SweepTests {
         let verdicts = { (d: String) in
             try String(contentsOfFile: d + "/report.md", encoding: .utf8).split(separator: "\n").filter { line in
                 line.hasPrefix("**Verdicts:**") || (line.hasPrefix("| ") && verdictWords.contains { line.hasSuffix("| \($0) |") })
+            }.map { line in   // a claim's id and verdict (a timing's measured column is the machine's)
+                line.hasPrefix("**") ? String(line) : [line.components(separatedBy: " | ").first!, line.components(separatedBy: " | ").last!].joined(separator: " ")
             }
         }
         let v = try verdicts(merged), w = try verdicts(localDir)
