@@ -8,6 +8,8 @@ ARGS   ?=
 SEEDS  ?=
 GRID   ?=
 SUBMIT ?= 1
+RUNS   ?=
+ALL    ?=
 PAPERS := $(sort $(patsubst papers/%/main.swift,%,$(wildcard papers/*/main.swift)))
 APT_PACKAGES := libhdf5-dev hdf5-tools libpng-dev gnuplot-nox libopenblas-dev libfftw3-dev curl unzip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -17,7 +19,7 @@ SWIFT_FLAGS := --manifest-cache none
 SWIFT_BUILD := swift build -c release $(SWIFT_FLAGS)
 export REPLICATE_SWIFT_VERSION := $(shell swift --version 2>/dev/null | head -n 1)
 
-.PHONY: setup data build replicate list test unit check check-blas test-slurm bless bench bench-setup new-paper clean help fuzz sweep merge
+.PHONY: setup data build replicate list test unit check check-blas test-slurm test-summary summary bless bench bench-setup new-paper clean help fuzz sweep merge
 
 help:
 	@echo "make replicate PAPER=<paper> [PRESET=<preset>] [ARGS='key=value ...']   train/benchmark, write runs/<paper>/<run>/"
@@ -27,6 +29,7 @@ help:
 	@echo "make bench [ARGS=...] | bench-setup   speed against PyTorch (bench-setup: the torch venv)"
 	@echo "make sweep PAPER=... [PRESET=...] SEEDS=1-10 [GRID='key=a,b ...'] [SUBMIT=0]   a Slurm job array, one run folder per task"
 	@echo "make merge PAPER=... RUNS=<sweep folder>   join the finished tasks into one run folder and report"
+	@echo "make summary [RUNS=dir] [ALL=1]   runs/index.html: every paper's newest run, its verdicts and figures"
 	@echo "make list | data | setup | clean | new-paper NAME=..."
 	@echo ""
 	@echo "papers and presets (<paper> --help lists every config key):"
@@ -79,7 +82,7 @@ list: build
 	@for p in $(PAPERS); do .build/release/$$p presets; done
 
 # Unit tests, then every paper's ci preset against its blessed baseline.
-test: unit check check-blas test-slurm
+test: unit check check-blas test-slurm test-summary
 
 unit: setup
 	$(call fresh,debug)
@@ -120,6 +123,16 @@ merge: build
 # equal to one process. Skips, saying why, where Slurm cannot run.
 test-slurm: build
 	bash tools/slurm/test.sh
+
+# One page over every paper's newest run per preset: runs/index.html and runs/index.md.
+summary: build
+	.build/release/summary $(if $(RUNS),--runs $(RUNS)) $(if $(ALL),--all $(ALL))
+
+# The page over the ci runs make check just wrote: links, images, verdict counts against each
+# report, every paper listed, and a headless Chromium screenshot where chromium is installed.
+test-summary: build
+	.build/release/summary
+	python3 tools/summary/check_page.py runs $(PAPERS)
 
 # The only way a baseline is rewritten.
 bless: build

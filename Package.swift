@@ -89,6 +89,8 @@ let package = Package(
         .target(name: "Reporting", dependencies: []),
         .target(name: "Replicate", dependencies: ["TensorCore", "NN", "Datasets", "HDF5", "Plots", "Reporting"],
                 swiftSettings: fastMath),
+        // `make summary`: runs/index.html over every run folder; reads files only.
+        .executableTarget(name: "summary", dependencies: ["Reporting"], path: "Sources/Summary"),
         .executableTarget(name: "bench", dependencies: ["Replicate"] + allPaperModules, path: "bench",
                           exclude: ["peers"], swiftSettings: fastMath),
 

@@ -168,7 +168,7 @@ private func breakable(_ text: String) -> String {
     return out
 }
 
-private func imageMIMEType(_ path: String) -> String {
+func imageMIMEType(_ path: String) -> String {
     switch (path as NSString).pathExtension.lowercased() {
     case "jpg", "jpeg": return "image/jpeg"
     case "gif": return "image/gif"
@@ -179,7 +179,7 @@ private func imageMIMEType(_ path: String) -> String {
 }
 
 /// Print-friendly, system fonts only (nothing to fetch), colours that survive greyscale via weight.
-private let reportCSS = """
+let reportCSS = """
     :root {
       --text: #1f2328; --muted: #656d76; --border: #d0d7de; --subtle: #f6f8fa; --accent: #0969da;
       --ok-bg: #dafbe1; --ok-fg: #116329; --dir-bg: #fff8c5; --dir-fg: #7d4e00;

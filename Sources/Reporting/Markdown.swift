@@ -146,7 +146,7 @@ private func isTableSeparator(_ line: String) -> Bool {
 }
 
 /// Splits "| a | b \| c |" into ["a", "b | c"].
-private func tableCells(_ line: String) -> [String] {
+func tableCells(_ line: String) -> [String] {
     var trimmed = line.trimmingCharacters(in: .whitespaces)
     if trimmed.hasPrefix("|") { trimmed.removeFirst() }
     if trimmed.hasSuffix("|") && !trimmed.hasSuffix("\\|") { trimmed.removeLast() }
