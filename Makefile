@@ -23,7 +23,7 @@ export REPLICATE_SWIFT_VERSION := $(shell swift --version 2>/dev/null | head -n 
 
 help:
 	@echo "make replicate PAPER=<paper> [PRESET=<preset>] [ARGS='key=value ...']   train/benchmark, write runs/<paper>/<run>/"
-	@echo "make test          unit tests + every paper's ci preset against its blessed baseline (= make unit check check-blas)"
+	@echo "make test          unit tests + every paper's ci preset against its blessed baseline (= make unit check check-blas test-slurm test-summary)"
 	@echo "make unit | check  either half of make test;  make bless PAPER=...  re-bless a ci baseline"
 	@echo "make fuzz [CASES=N] the readers and the override parser on N mutated inputs each (default 1000000)"
 	@echo "make bench [ARGS=...] | bench-setup   speed against PyTorch (bench-setup: the torch venv)"
