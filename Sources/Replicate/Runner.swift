@@ -292,13 +292,21 @@ public func compare(dir: String, baselinePath: String) throws {
     }
 }
 
+extension Paper {
+    /// The preset named `name`, or an error listing the presets.
+    func preset(_ name: String) throws -> (name: String, config: Config, about: String) {
+        guard let p = presets.first(where: { $0.name == name }) else {
+            throw ReplicateError("unknown preset \"\(name)\" for \(self.name); presets: \(presets.map(\.name).joined(separator: ", "))")
+        }
+        return p
+    }
+}
+
 /// The config a command line asks for: the preset, the overrides, --seeds, validated, with the
 /// paper's claims file checked too. Nothing is written.
 func resolveConfig<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [String], seeds seedList: String?,
                                    root: String) throws -> C {
-    guard let base = paper.presets.first(where: { $0.name == preset }) else {
-        throw ReplicateError("unknown preset \"\(preset)\" for \(paper.name); presets: \(paper.presets.map(\.name).joined(separator: ", "))")
-    }
+    let base = try paper.preset(preset)
     try checkRoundTrip(base.config, preset: preset)
     var config = try applyOverrides(overrides, to: base.config)
     // --seeds sets the config's seeds, so the config a run records is the one it ran.

@@ -94,9 +94,7 @@ func statedGiB(_ about: String) -> Double? {
 }
 
 func sweep<C: PaperConfig>(_ paper: Paper<C>, preset: String, overrides: [String], options: [String: String], root: String) throws {
-    guard let base = paper.presets.first(where: { $0.name == preset }) else {
-        throw ReplicateError("unknown preset \"\(preset)\" for \(paper.name); presets: \(paper.presets.map(\.name).joined(separator: ", "))")
-    }
+    let base = try paper.preset(preset)
     let seeds = try options["seeds"].map(parseSeeds) ?? base.config.seeds
     guard !seeds.isEmpty else { throw ReplicateError("no seeds to sweep") }
     func positive(_ key: String, _ fallback: Int) throws -> Int {
@@ -251,21 +249,20 @@ func merge<C: PaperConfig>(_ paper: Paper<C>, _ paths: [String], partial: Bool, 
         var missing: [String] = []
         // Scalar axes make separate runs; list axes are joined within a run.
         let scalarKeys = Set(manifest.grid.filter { !$0.isList }.map(\.key))
-        var byPoint: [[String]: (seeds: [UInt64], folders: [TaskFolder], tasks: [SweepTask])] = [:], order: [[String]] = []
+        // Per point of the scalar axes: the finished tasks and their folders.
+        var byPoint: [[String]: [(task: SweepTask, folder: TaskFolder)]] = [:], order: [[String]] = []
         for task in manifest.tasks {
             let c = try resolveConfig(paper, preset: manifest.preset, overrides: task.overrides,
                                       seeds: task.seeds.map(String.init).joined(separator: ","), root: root)
             let json = canonicalJSON(c)
             let point = task.overrides.filter { o in scalarKeys.contains { o.hasPrefix($0 + "=") } }
-            if byPoint[point] == nil { order.append(point); byPoint[point] = ([], [], []) }
+            if byPoint[point] == nil { order.append(point); byPoint[point] = [] }
             guard let dir = found.first(where: { $0.config == json && fm.fileExists(atPath: $0.dir + "/report.md") })?.dir else {
                 let started = found.first { $0.config == json }.map { "unfinished in \($0.dir)" } ?? "no folder"
                 missing.append("task \(task.index) (--seeds \(task.seeds.map(String.init).joined(separator: ","))\(task.overrides.map { " " + $0 }.joined())): \(started)")
                 continue
             }
-            for s in task.seeds where !byPoint[point]!.seeds.contains(s) { byPoint[point]!.seeds.append(s) }
-            byPoint[point]!.folders.append(TaskFolder(dir: dir, configJSON: json, seeds: task.seeds))
-            byPoint[point]!.tasks.append(task)
+            byPoint[point]!.append((task, TaskFolder(dir: dir, configJSON: json, seeds: task.seeds)))
         }
         if !missing.isEmpty {
             let list = missing.map { "  " + $0 }.joined(separator: "\n")
@@ -276,14 +273,15 @@ func merge<C: PaperConfig>(_ paper: Paper<C>, _ paths: [String], partial: Bool, 
             log("merging without \(missing.count) unfinished tasks:\n\(list)")
         }
         for point in order {
+            let finished = byPoint[point]!
+            guard !finished.isEmpty else { continue }
             var merged = manifest.overrides + point
             for axis in manifest.grid where axis.isList {
                 // The union of the values the finished tasks ran, in the grid's order.
-                let ran = axis.values.filter { v in byPoint[point]!.tasks.contains { $0.overrides.contains("\(axis.key)=\(v)") } }
+                let ran = axis.values.filter { v in finished.contains { $0.task.overrides.contains("\(axis.key)=\(v)") } }
                 if !ran.isEmpty { merged.append("\(axis.key)=\(ran.joined(separator: ","))") }
             }
-            guard let g = byPoint[point], !g.folders.isEmpty else { continue }
-            groups.append((merged, manifest.preset, g.seeds.sorted(), g.folders, nil))
+            groups.append((merged, manifest.preset, Set(finished.flatMap(\.task.seeds)).sorted(), finished.map(\.folder), nil))
         }
     } else {
         // Run folders given one by one (or a folder of them): one config, seeds joined.
@@ -299,7 +297,7 @@ func merge<C: PaperConfig>(_ paper: Paper<C>, _ paths: [String], partial: Bool, 
             guard partial else { throw ReplicateError("\(unfinished.count) run folders are not finished:\n\(list)\npass --partial 1 to merge the others") }
             log("merging without \(unfinished.count) unfinished run folders:\n\(list)")
         }
-        var folders: [TaskFolder] = [], reference: (dir: String, json: String)?
+        var folders: [TaskFolder] = [], reference: (dir: String, json: String, config: C)?
         var preset: String?
         for dir in dirs where !unfinished.contains(dir) {
             let json = try config(of: dir)
@@ -313,7 +311,7 @@ func merge<C: PaperConfig>(_ paper: Paper<C>, _ paths: [String], partial: Bool, 
             if let reference, reference.json != shape {
                 throw ReplicateError("\(dir) and \(reference.dir) ran different configs (beyond their seeds): merge one config at a time")
             }
-            reference = reference ?? (dir, shape)
+            reference = reference ?? (dir, shape, c)
             guard let name = URL(fileURLWithPath: dir).lastPathComponent.split(separator: "-").first.map(String.init),
                   paper.presets.contains(where: { $0.name == name }) else {
                 throw ReplicateError("\(dir): the folder name does not start with a preset of \(paper.name)")
@@ -326,9 +324,10 @@ func merge<C: PaperConfig>(_ paper: Paper<C>, _ paths: [String], partial: Bool, 
             folders.append(TaskFolder(dir: dir, configJSON: json, seeds: seeds))
         }
         guard let reference, let preset else { throw ReplicateError("no finished run folders to merge") }
-        var merged = try configDecoder().decode(C.self, from: Data(try config(of: reference.dir).utf8))
+        var merged = reference.config
         merged.seeds = folders.flatMap(\.seeds).sorted()
-        if let t = try folders.map({ try taskProvenance($0.dir).threads }).first { Parallel.setThreads(t) }
+        // The first folder's thread count; the check below holds every other folder to it.
+        Parallel.setThreads(try taskProvenance(folders[0].dir).threads)
         groups.append(([], preset, merged.seeds, folders, merged))
     }
     // One build, one thread count: what makes the merge equal one process's run.
@@ -337,10 +336,12 @@ func merge<C: PaperConfig>(_ paper: Paper<C>, _ paths: [String], partial: Bool, 
     for g in groups {
         for f in g.folders {
             let p = try taskProvenance(f.dir)
-            let commit = expectedCommit ?? here.gitCommit
-            guard p.commit == commit && p.commit == here.gitCommit else {
-                throw ReplicateError("\(f.dir) ran commit \(p.commit.prefix(7)), \(expectedCommit == nil ? "this build is" : "the sweep was written at")"
-                    + " \(commit.prefix(7))\(p.commit == commit && p.commit != here.gitCommit ? " and this build is \(here.gitCommit.prefix(7))" : ""): "
+            if let expectedCommit, p.commit != expectedCommit {
+                throw ReplicateError("\(f.dir) ran commit \(p.commit.prefix(7)), the sweep was written at \(expectedCommit.prefix(7)): "
+                    + "merge with the build that ran the tasks")
+            }
+            guard p.commit == here.gitCommit else {
+                throw ReplicateError("\(f.dir) ran commit \(p.commit.prefix(7)), this build is \(here.gitCommit.prefix(7)): "
                     + "merge with the build that ran the tasks")
             }
             guard p.threads == Parallel.threads else {

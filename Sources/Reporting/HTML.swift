@@ -54,26 +54,7 @@ extension Report {
             body.append("</section>")
         }
         body.append(legendHTML)
-
-        return """
-            <!DOCTYPE html>
-            <html lang="en">
-            <head>
-            <meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>Replication report: \(escapeHTML(paper.title))</title>
-            <style>
-            \(reportCSS)
-            </style>
-            </head>
-            <body>
-            <main>
-            \(body.joined(separator: "\n"))
-            </main>
-            </body>
-            </html>
-
-            """
+        return htmlPage(title: "Replication report: \(paper.title)", body: body)
     }
 
     private var summaryHTML: String {
@@ -176,6 +157,29 @@ func imageMIMEType(_ path: String) -> String {
     case "webp": return "image/webp"
     default: return "image/png"
     }
+}
+
+/// A self-contained page: the report's CSS (plus `css`) inline, `body` inside <main>.
+func htmlPage(title: String, css: String = "", body: [String]) -> String {
+    """
+    <!DOCTYPE html>
+    <html lang="en">
+    <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>\(escapeHTML(title))</title>
+    <style>
+    \(reportCSS)\(css)
+    </style>
+    </head>
+    <body>
+    <main>
+    \(body.joined(separator: "\n"))
+    </main>
+    </body>
+    </html>
+
+    """
 }
 
 /// Print-friendly, system fonts only (nothing to fetch), colours that survive greyscale via weight.

@@ -211,27 +211,11 @@ public func summaryHTML(_ scan: RunScan, runsDir: String) -> String {
         body.append("<section><h2>Skipped run folders</h2><ul>"
             + scan.skipped.map { "<li><code>\(escapeHTML($0.path))</code>: \(escapeHTML($0.reason))</li>" }.joined() + "</ul></section>")
     }
-    return """
-        <!DOCTYPE html>
-        <html lang="en">
-        <head>
-        <meta charset="utf-8">
-        <meta name="viewport" content="width=device-width, initial-scale=1">
-        <title>Replications</title>
-        <style>
-        \(reportCSS)
+    return htmlPage(title: "Replications", css: """
+
         .thumbs { display: flex; flex-wrap: wrap; gap: 16px; }
         .thumbs figure { width: 270px; margin: 0; }
         .thumbs img { width: 100%; border: 1px solid var(--border); }
         .runs td .unit { max-width: 260px; font-size: 12px; color: var(--muted); }
-        </style>
-        </head>
-        <body>
-        <main>
-        \(body.joined(separator: "\n"))
-        </main>
-        </body>
-        </html>
-
-        """
+        """, body: body)
 }
